@@ -1,0 +1,370 @@
+//! Group elements `Z/qZ` in the narrowest representation that holds them.
+//!
+//! Every bounded configuration has `q ≤ 2^128` (the default `q ≈ 2^44.2`), so its elements
+//! live in `u64` or `u128` and the hot loops are plain integer code; only the `Bmax`
+//! configurations need big integers.
+
+use num_bigint::BigUint;
+use num_traits::ToPrimitive;
+
+use super::config::{bytes_per_number, MaskConfig};
+use super::prng::MaskRng;
+
+/// How elements of a group are stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Width {
+    /// `q ≤ 2^64`; `qm1 = q − 1`.
+    U64 { qm1: u64 },
+    /// `2^64 < q ≤ 2^128`; `qm1 = q − 1`.
+    U128 { qm1: u128 },
+    /// `q > 2^128`.
+    Big,
+}
+
+/// A mask configuration with its derived constants, ready for arithmetic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    config: MaskConfig,
+    order: BigUint,
+    bpn: usize,
+    /// Bytes of `q` itself, i.e. the sampler's bytes per attempt.
+    sample_len: usize,
+    pub(crate) width: Width,
+}
+
+impl Group {
+    /// The group of `config`, with the order computed from the formula.
+    pub fn new(config: MaskConfig) -> Self {
+        Self::with_order(config, config.order().clone())
+    }
+
+    /// The group of `config` with an explicit order, e.g. to interoperate with a peer that
+    /// uses the reference's tabulated (rounded) order for a `Bmax` configuration. The order
+    /// must be at least 2.
+    pub fn with_order(config: MaskConfig, order: BigUint) -> Self {
+        let order = order.max(BigUint::from(2u32));
+        let qm1 = &order - 1u32;
+        let width = if let Some(q) = qm1.to_u64() {
+            Width::U64 { qm1: q }
+        } else if let Some(q) = qm1.to_u128() {
+            Width::U128 { qm1: q }
+        } else {
+            Width::Big
+        };
+        Self {
+            config,
+            bpn: bytes_per_number(&order),
+            sample_len: (order.bits() as usize).div_ceil(8),
+            order,
+            width,
+            // field order above is irrelevant; kept readable
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> MaskConfig {
+        self.config
+    }
+
+    /// The group order `q`.
+    pub fn order(&self) -> &BigUint {
+        &self.order
+    }
+
+    /// Bytes per element on the wire.
+    pub fn bytes_per_number(&self) -> usize {
+        self.bpn
+    }
+
+    /// An empty element vector of the right width.
+    pub fn empty(&self, capacity: usize) -> Elements {
+        match self.width {
+            Width::U64 { .. } => Elements::U64(Vec::with_capacity(capacity)),
+            Width::U128 { .. } => Elements::U128(Vec::with_capacity(capacity)),
+            Width::Big => Elements::Big(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Whether `e`'s representation is the one this group uses.
+    pub(crate) fn matches(&self, e: &Elements) -> bool {
+        matches!(
+            (&self.width, e),
+            (Width::U64 { .. }, Elements::U64(_))
+                | (Width::U128 { .. }, Elements::U128(_))
+                | (Width::Big, Elements::Big(_))
+        )
+    }
+
+    /// Draws `n` uniform elements from `rng` (the reference's sampler, word for word).
+    pub fn sample(&self, rng: &mut MaskRng, n: usize) -> Elements {
+        match self.width {
+            Width::U64 { qm1 } if self.sample_len <= 8 => {
+                let mut v = vec![0u64; n];
+                rng.fill_u64(&mut v, self.sample_len, qm1);
+                Elements::U64(v)
+            }
+            Width::U64 { qm1 } => Elements::U64(
+                (0..n)
+                    .map(|_| rng.generate_u128(self.sample_len, qm1 as u128) as u64)
+                    .collect(),
+            ),
+            Width::U128 { qm1 } => Elements::U128(
+                (0..n)
+                    .map(|_| rng.generate_u128(self.sample_len, qm1))
+                    .collect(),
+            ),
+            Width::Big => Elements::Big((0..n).map(|_| rng.generate_big(&self.order)).collect()),
+        }
+    }
+
+    /// `a ← (a + b) mod q` element-wise. Both must be of this group's width and length.
+    pub(crate) fn add_assign(&self, a: &mut Elements, b: &Elements) {
+        match (&self.width, a, b) {
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => add_u64(a, b, *qm1),
+            (Width::U128 { qm1 }, Elements::U128(a), Elements::U128(b)) => add_u128(a, b, *qm1),
+            (Width::Big, Elements::Big(a), Elements::Big(b)) => {
+                for (x, y) in a.iter_mut().zip(b) {
+                    *x += y;
+                    if *x >= self.order {
+                        *x -= &self.order;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `(a − b) mod q` element-wise.
+    pub(crate) fn sub(&self, a: &Elements, b: &Elements) -> Elements {
+        match (&self.width, a, b) {
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => Elements::U64(
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| if x >= y { x - y } else { x + (qm1 - y) + 1 })
+                    .collect(),
+            ),
+            (Width::U128 { qm1 }, Elements::U128(a), Elements::U128(b)) => Elements::U128(
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| if x >= y { x - y } else { x + (qm1 - y) + 1 })
+                    .collect(),
+            ),
+            (_, a, b) => Elements::Big(
+                (0..a.len())
+                    .map(|i| {
+                        let (x, y) = (a.get_big(i), b.get_big(i));
+                        if x >= y {
+                            x - y
+                        } else {
+                            x + &self.order - y
+                        }
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether every element is below `q`.
+    pub(crate) fn all_below_order(&self, e: &Elements) -> bool {
+        match (&self.width, e) {
+            (Width::U64 { qm1 }, Elements::U64(v)) => v.iter().all(|x| x <= qm1),
+            (Width::U128 { qm1 }, Elements::U128(v)) => v.iter().all(|x| x <= qm1),
+            (Width::Big, Elements::Big(v)) => v.iter().all(|x| x < &self.order),
+            _ => false,
+        }
+    }
+}
+
+/// `(a + b) mod q` for `a, b < q ≤ 2^64`, without overflow.
+#[inline]
+pub(crate) fn add_mod_u64(a: u64, b: u64, qm1: u64) -> u64 {
+    let (s, carry) = a.overflowing_add(b);
+    if carry || s > qm1 {
+        s.wrapping_sub(qm1).wrapping_sub(1)
+    } else {
+        s
+    }
+}
+
+/// `(a + b) mod q` for `a, b < q ≤ 2^128`, without overflow.
+#[inline]
+pub(crate) fn add_mod_u128(a: u128, b: u128, qm1: u128) -> u128 {
+    let (s, carry) = a.overflowing_add(b);
+    if carry || s > qm1 {
+        s.wrapping_sub(qm1).wrapping_sub(1)
+    } else {
+        s
+    }
+}
+
+fn add_u64(a: &mut [u64], b: &[u64], qm1: u64) {
+    if qm1 < (1 << 63) {
+        // q ≤ 2^63: the sum cannot overflow, so the loop is a clean, vectorisable select.
+        let q = qm1 + 1;
+        for (x, &y) in a.iter_mut().zip(b) {
+            let s = *x + y;
+            *x = if s >= q { s - q } else { s };
+        }
+    } else {
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x = add_mod_u64(*x, y, qm1);
+        }
+    }
+}
+
+fn add_u128(a: &mut [u128], b: &[u128], qm1: u128) {
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = add_mod_u128(*x, y, qm1);
+    }
+}
+
+/// A vector of group elements.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Elements {
+    /// Elements of a group with `q ≤ 2^64`.
+    U64(Vec<u64>),
+    /// Elements of a group with `q ≤ 2^128`.
+    U128(Vec<u128>),
+    /// Elements of a `Bmax` group.
+    Big(Vec<BigUint>),
+}
+
+impl Elements {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            Elements::U64(v) => v.len(),
+            Elements::U128(v) => v.len(),
+            Elements::Big(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` as a big integer (slow; for tests, display and the big-integer path).
+    pub fn get_big(&self, i: usize) -> BigUint {
+        match self {
+            Elements::U64(v) => v.get(i).copied().map(BigUint::from),
+            Elements::U128(v) => v.get(i).copied().map(BigUint::from),
+            Elements::Big(v) => v.get(i).cloned(),
+        }
+        .unwrap_or_default()
+    }
+
+    /// All elements as big integers.
+    pub fn to_big_vec(&self) -> Vec<BigUint> {
+        (0..self.len()).map(|i| self.get_big(i)).collect()
+    }
+
+    /// Appends the elements, `bpn` little-endian bytes each, to `out`.
+    pub fn write_le(&self, bpn: usize, out: &mut Vec<u8>) {
+        out.reserve(bpn * self.len());
+        match self {
+            Elements::U64(v) => {
+                if bpn <= 8 {
+                    for x in v {
+                        out.extend_from_slice(&x.to_le_bytes()[..bpn]);
+                    }
+                } else {
+                    for x in v {
+                        out.extend_from_slice(&x.to_le_bytes());
+                        out.resize(out.len() + bpn - 8, 0);
+                    }
+                }
+            }
+            Elements::U128(v) => {
+                for x in v {
+                    let b = x.to_le_bytes();
+                    out.extend_from_slice(&b[..bpn.min(16)]);
+                    out.resize(out.len() + bpn.saturating_sub(16), 0);
+                }
+            }
+            Elements::Big(v) => {
+                for x in v {
+                    let b = x.to_bytes_le();
+                    let n = b.len().min(bpn);
+                    out.extend_from_slice(&b[..n]);
+                    out.resize(out.len() + bpn - n, 0);
+                }
+            }
+        }
+    }
+
+    /// Reads `count` elements of `bpn` bytes each from `bytes` (exactly `count · bpn` bytes)
+    /// for `group`. Returns `None` if an element is not below the order.
+    pub(crate) fn read_le(group: &Group, bytes: &[u8], count: usize) -> Option<Elements> {
+        let bpn = group.bpn;
+        debug_assert_eq!(bytes.len(), count * bpn);
+        match group.width {
+            Width::U64 { qm1 } => {
+                let mut v = Vec::with_capacity(count);
+                let mut ok = true;
+                if bpn <= 8 {
+                    for c in bytes.chunks_exact(bpn) {
+                        let mut b = [0u8; 8];
+                        b[..bpn].copy_from_slice(c);
+                        let x = u64::from_le_bytes(b);
+                        ok &= x <= qm1;
+                        v.push(x);
+                    }
+                } else {
+                    for c in bytes.chunks_exact(bpn) {
+                        let (lo, hi) = c.split_at(8);
+                        let mut b = [0u8; 8];
+                        b.copy_from_slice(lo);
+                        let x = u64::from_le_bytes(b);
+                        ok &= hi.iter().all(|&h| h == 0) && x <= qm1;
+                        v.push(x);
+                    }
+                }
+                ok.then_some(Elements::U64(v))
+            }
+            Width::U128 { qm1 } => {
+                let mut v = Vec::with_capacity(count);
+                for c in bytes.chunks_exact(bpn) {
+                    let n = bpn.min(16);
+                    let mut b = [0u8; 16];
+                    b[..n].copy_from_slice(&c[..n]);
+                    let x = u128::from_le_bytes(b);
+                    if c[n..].iter().any(|&h| h != 0) || x > qm1 {
+                        return None;
+                    }
+                    v.push(x);
+                }
+                Some(Elements::U128(v))
+            }
+            Width::Big => {
+                let mut v = Vec::with_capacity(count);
+                for c in bytes.chunks_exact(bpn) {
+                    let x = BigUint::from_bytes_le(c);
+                    if x >= group.order {
+                        return None;
+                    }
+                    v.push(x);
+                }
+                Some(Elements::Big(v))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_mod_edges() {
+        let qm1 = u64::MAX; // q = 2^64
+        assert_eq!(add_mod_u64(u64::MAX, 1, qm1), 0);
+        assert_eq!(add_mod_u64(u64::MAX, u64::MAX, qm1), u64::MAX - 1);
+        let qm1 = u128::MAX;
+        assert_eq!(add_mod_u128(u128::MAX, 2, qm1), 1);
+        let qm1 = 10u128; // q = 11
+        assert_eq!(add_mod_u128(10, 10, qm1), 9);
+        assert_eq!(add_mod_u64(5, 5, 10), 10);
+        assert_eq!(add_mod_u64(6, 5, 10), 0);
+    }
+}
