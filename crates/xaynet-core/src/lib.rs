@@ -17,7 +17,10 @@
 pub mod crypto;
 pub mod eligibility;
 pub mod mask;
+pub mod message;
 pub mod model;
+pub mod params;
+pub mod rest;
 
 pub use crypto::{
     EncryptKeyPair, PublicEncryptKey, PublicSigningKey, SecretEncryptKey, SecretSigningKey,
@@ -25,3 +28,4 @@ pub use crypto::{
 };
 pub use eligibility::{RoundSeed, Task, TaskSignatures};
 pub use model::{Model, Scalar, Weights};
+pub use params::{RoundParameters, SeedDict, SumDict, UpdateSeedDict};

@@ -1,0 +1,279 @@
+//! PET messages on the wire (SPEC §4): a 136-byte signed header, a Sum / Update / Sum2 payload
+//! or a chunk of one, sealed to the coordinator's round key.
+//!
+//! ```text
+//! 0    64  signature over bytes [64 .. length)
+//! 64   32  participant Ed25519 public key
+//! 96   32  coordinator X25519 round key
+//! 128   4  length (u32 BE, whole message including this header)
+//! 132   1  tag: 1 Sum, 2 Update, 3 Sum2
+//! 133   1  flags: bit 0 = multipart
+//! 134   2  reserved
+//! 136   …  payload
+//! ```
+//!
+//! Reading goes [`MessageBuffer::new`] (length checks) → [`MessageBuffer::tag`] (cheap phase
+//! filter) → [`MessageBuffer::verify_signature`] → [`Message::from_buffer`] (payload). Writing
+//! goes through [`encode`], which signs, and [`split`] / [`Reassembler`] for chunking.
+
+mod chunking;
+mod payload;
+
+pub use chunking::{encode, split, ChunkError, Reassembler, CHUNK_HEADER_LEN, MIN_MAX_MESSAGE_SIZE};
+pub use payload::{Chunk, LocalSeedDict, Payload, Sum, Sum2, Update, SEED_DICT_ENTRY_LEN};
+
+use crate::crypto::{
+    CryptoError, EncryptKeyPair, PublicEncryptKey, PublicSigningKey, SecretSigningKey, Signature,
+    SEALBYTES,
+};
+use crate::mask::{ConfigError, MaskObjectError};
+use rand_core::CryptoRngCore;
+
+/// Length of the message header.
+pub const HEADER_LEN: usize = 136;
+/// Header flag: the payload is a chunk of a larger message.
+pub const FLAG_MULTIPART: u8 = 0x01;
+
+/// Errors decoding a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than a header.
+    #[error("message too short: {0} bytes, a header alone has 136")]
+    TooShort(usize),
+    /// The length field disagrees with the buffer.
+    #[error("length field says {claimed} bytes, buffer has {available}")]
+    InvalidLength {
+        /// The header's length field.
+        claimed: usize,
+        /// The bytes available.
+        available: usize,
+    },
+    /// An unknown message tag.
+    #[error("unknown message tag {0}")]
+    InvalidTag(u8),
+    /// A payload shorter than its fixed fields.
+    #[error("{what} payload truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Which payload or field.
+        what: &'static str,
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes available.
+        available: usize,
+    },
+    /// Bytes after the end of a complete payload.
+    #[error("{0} unexpected bytes after the payload")]
+    TrailingBytes(usize),
+    /// A malformed masked object.
+    #[error("invalid mask object: {0}")]
+    MaskObject(#[from] MaskObjectError),
+    /// A malformed local seed dictionary.
+    #[error("invalid local seed dictionary: {0}")]
+    SeedDict(&'static str),
+    /// The signature over the message is invalid.
+    #[error("invalid message signature")]
+    InvalidSignature,
+    /// The sealed box did not open.
+    #[error("message could not be decrypted")]
+    Decrypt,
+}
+
+impl From<ConfigError> for DecodeError {
+    fn from(e: ConfigError) -> Self {
+        DecodeError::MaskObject(MaskObjectError::Config(e))
+    }
+}
+
+/// The message type (header tag).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Tag {
+    /// A Sum message.
+    Sum = 1,
+    /// An Update message.
+    Update = 2,
+    /// A Sum2 message.
+    Sum2 = 3,
+}
+
+impl Tag {
+    /// Decodes a tag byte.
+    pub fn from_byte(b: u8) -> Result<Tag, DecodeError> {
+        match b {
+            1 => Ok(Tag::Sum),
+            2 => Ok(Tag::Update),
+            3 => Ok(Tag::Sum2),
+            other => Err(DecodeError::InvalidTag(other)),
+        }
+    }
+}
+
+/// A checked view of a signed message: the buffer holds at least a header and at least
+/// `length` bytes. Bytes beyond `length` are ignored (the signature does not cover them).
+#[derive(Clone, Copy, Debug)]
+pub struct MessageBuffer<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> MessageBuffer<'a> {
+    /// Checks the header's length rules and the tag.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(DecodeError::TooShort(bytes.len()));
+        }
+        let buf = Self { bytes };
+        let claimed = buf.length();
+        if claimed < HEADER_LEN || claimed > bytes.len() {
+            return Err(DecodeError::InvalidLength {
+                claimed,
+                available: bytes.len(),
+            });
+        }
+        Tag::from_byte(bytes[132])?;
+        Ok(Self {
+            bytes: &bytes[..claimed],
+        })
+    }
+
+    fn array<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.bytes[at..at + N]);
+        out
+    }
+
+    /// The signature field.
+    pub fn signature(&self) -> Signature {
+        Signature::from(self.array::<64>(0))
+    }
+
+    /// The sender's public key.
+    pub fn participant_pk(&self) -> PublicSigningKey {
+        PublicSigningKey::from(self.array::<32>(64))
+    }
+
+    /// The coordinator round key the message was made for.
+    pub fn coordinator_pk(&self) -> PublicEncryptKey {
+        PublicEncryptKey::from(self.array::<32>(96))
+    }
+
+    /// The length field.
+    pub fn length(&self) -> usize {
+        u32::from_be_bytes(self.array::<4>(128)) as usize
+    }
+
+    /// The tag (checked in [`MessageBuffer::new`]).
+    pub fn tag(&self) -> Tag {
+        Tag::from_byte(self.bytes[132]).unwrap_or(Tag::Sum)
+    }
+
+    /// The flags byte.
+    pub fn flags(&self) -> u8 {
+        self.bytes[133]
+    }
+
+    /// Whether the payload is a chunk.
+    pub fn is_multipart(&self) -> bool {
+        self.flags() & FLAG_MULTIPART != 0
+    }
+
+    /// The bytes the signature covers: `[64 .. length)`.
+    pub fn signed_data(&self) -> &'a [u8] {
+        &self.bytes[64..]
+    }
+
+    /// The payload: `[136 .. length)`.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.bytes[HEADER_LEN..]
+    }
+
+    /// The whole message (`[0 .. length)`).
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// Verifies the sender's signature over `[64 .. length)`.
+    pub fn verify_signature(&self) -> Result<(), DecodeError> {
+        self.participant_pk()
+            .verify(self.signed_data(), &self.signature())
+            .map_err(|_| DecodeError::InvalidSignature)
+    }
+}
+
+/// A decoded message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// The sender.
+    pub participant_pk: PublicSigningKey,
+    /// The coordinator's round key.
+    pub coordinator_pk: PublicEncryptKey,
+    /// The message type; for a chunk, the type of the message it carries a part of.
+    pub tag: Tag,
+    /// The payload.
+    pub payload: Payload,
+}
+
+impl Message {
+    /// Parses the payload of a checked buffer (the signature is not verified here).
+    pub fn from_buffer(buf: &MessageBuffer<'_>) -> Result<Message, DecodeError> {
+        let payload = if buf.is_multipart() {
+            Payload::Chunk(Chunk::decode(buf.payload())?)
+        } else {
+            Payload::decode(buf.tag(), buf.payload())?
+        };
+        Ok(Message {
+            participant_pk: buf.participant_pk(),
+            coordinator_pk: buf.coordinator_pk(),
+            tag: buf.tag(),
+            payload,
+        })
+    }
+
+    /// Parses and verifies a signed message.
+    pub fn from_signed_bytes(bytes: &[u8]) -> Result<Message, DecodeError> {
+        let buf = MessageBuffer::new(bytes)?;
+        buf.verify_signature()?;
+        Self::from_buffer(&buf)
+    }
+
+    /// Opens a sealed message, verifies it and parses it.
+    pub fn open(sealed: &[u8], coordinator: &EncryptKeyPair) -> Result<Message, DecodeError> {
+        let plain = coordinator.open(sealed).map_err(|_| DecodeError::Decrypt)?;
+        Self::from_signed_bytes(&plain)
+    }
+
+    /// Serialises and signs the message.
+    pub fn to_signed_bytes(&self, secret: &SecretSigningKey) -> Vec<u8> {
+        let flags = if matches!(self.payload, Payload::Chunk(_)) {
+            FLAG_MULTIPART
+        } else {
+            0
+        };
+        let mut out = Vec::with_capacity(HEADER_LEN + self.payload.buffer_len());
+        out.extend_from_slice(&[0u8; 64]);
+        out.extend_from_slice(self.participant_pk.as_bytes());
+        out.extend_from_slice(self.coordinator_pk.as_bytes());
+        out.extend_from_slice(&[0u8; 4]);
+        out.extend_from_slice(&[self.tag as u8, flags, 0, 0]);
+        self.payload.write_to(&mut out);
+        let len = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        out[128..132].copy_from_slice(&len.to_be_bytes());
+        let sig = secret.sign(&out[64..]);
+        out[..64].copy_from_slice(sig.as_bytes());
+        out
+    }
+
+    /// Serialises, signs and seals the message to the coordinator's round key.
+    pub fn seal(&self, secret: &SecretSigningKey, rng: &mut impl CryptoRngCore) -> Vec<u8> {
+        self.coordinator_pk.seal(&self.to_signed_bytes(secret), rng)
+    }
+}
+
+/// Bytes a signed message of `payload_len` bytes takes once sealed.
+pub fn sealed_len(payload_len: usize) -> usize {
+    HEADER_LEN + payload_len + SEALBYTES
+}
+
+impl From<CryptoError> for DecodeError {
+    fn from(_: CryptoError) -> Self {
+        DecodeError::Decrypt
+    }
+}
