@@ -207,6 +207,86 @@ impl FixedShift {
     }
 }
 
+/// A specialised form of [`FixedShift::shift`] for `f32` weights and a fixed scalar, used by
+/// the masking hot loop: one 64×64 multiply for `m_w · m_s`, one 128×64 multiply by `E`, one
+/// shift. Valid when `bits(m_s) + 24 + bits(E) ≤ 128`, which holds for every `f64` scalar
+/// and `E ≤ 10^15`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct F32Shift {
+    ms: u64,
+    es: i32,
+    b: u128,
+    e: u64,
+    be: u128,
+}
+
+impl F32Shift {
+    pub fn new(fs: FixedShift, scalar: Dyadic) -> Option<Self> {
+        let ms = u64::try_from(scalar.mant).ok()?;
+        let e = u64::try_from(fs.e).ok()?;
+        let bits = 64 - ms.leading_zeros() + 24 + (64 - e.leading_zeros());
+        (bits <= 128 && !scalar.neg).then_some(Self {
+            ms,
+            es: scalar.exp,
+            b: fs.b,
+            e,
+            be: fs.be,
+        })
+    }
+
+    /// `floor((clamp(s·w, −B, B) + B) · E)` for a finite `w`; `None` if `w` is not finite.
+    #[inline(always)]
+    pub fn shift(&self, w: f32) -> Option<u128> {
+        let bits = w.to_bits();
+        let biased = (bits >> 23) & 0xff;
+        if biased == 0xff {
+            return None;
+        }
+        let frac = (bits & 0x7f_ffff) as u64;
+        let (m, e) = if biased == 0 {
+            (frac, -149)
+        } else {
+            (frac | 0x80_0000, biased as i32 - 150)
+        };
+        let p = m as u128 * self.ms as u128;
+        if p == 0 {
+            return Some(self.be);
+        }
+        let exp = e + self.es;
+        let (q, inexact) = if exp >= 0 {
+            // |x| = p · 2^exp ≥ 1; integral. Clamp unless it is below B.
+            let exp = exp as u32;
+            if exp >= p.leading_zeros() || (p << exp) >= self.b {
+                (self.be, false)
+            } else {
+                ((p << exp) * self.e as u128, false)
+            }
+        } else {
+            let k = exp.unsigned_abs();
+            let pe = p * self.e as u128;
+            if k >= 128 {
+                (0, true)
+            } else {
+                let q = pe >> k;
+                (q, (q << k) != pe)
+            }
+        };
+        let neg = bits >> 31 != 0;
+        // q ≥ B·E ⇔ |x| ≥ B (B·E is an integer): clamp.
+        Some(if q >= self.be {
+            if neg {
+                0
+            } else {
+                2 * self.be
+            }
+        } else if neg {
+            self.be - q - inexact as u128
+        } else {
+            self.be + q
+        })
+    }
+}
+
 /// The reference's computation with rationals: `floor((clamp(x, −B, B) + B) · E)`.
 pub(crate) fn shift_big(x: &BigRational, b: &BigRational, e: &BigInt) -> BigUint {
     let clamped = if x > b {
@@ -273,6 +353,24 @@ mod tests {
                     let s = Dyadic::from_f64(1e-6).unwrap();
                     check(c, Dyadic::from_i64(i).mul(s).unwrap());
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_fast_path_matches() {
+        for bound in [BoundType::B0, BoundType::B2, BoundType::B4, BoundType::B6] {
+            let c = config(DataType::F32, bound);
+            let fs = FixedShift::new(c).unwrap();
+            for s in [1.0, 0.5, 0.3, 1e-7, 3.0, 0.0] {
+                let sd = Dyadic::from_f64(s).unwrap();
+                let fast = F32Shift::new(fs, sd).unwrap();
+                for w in [0.0f32, -0.0, 1.0, -1.0, 1.5, -1.5, 1e-11, -1e-11, 0.1, -0.1, 1e-45, -1e-45, f32::MAX, f32::MIN, 0.999_999_9, 99.5, -123_456.7, 1e30] {
+                    let general = fs.shift(Dyadic::from_f32(w).unwrap().mul(sd).unwrap());
+                    assert_eq!(fast.shift(w), Some(general), "{w} {s} {c}");
+                }
+                assert_eq!(fast.shift(f32::NAN), None);
+                assert_eq!(fast.shift(f32::INFINITY), None);
             }
         }
     }

@@ -137,12 +137,9 @@ impl Group {
     /// `(a − b) mod q` element-wise.
     pub(crate) fn sub(&self, a: &Elements, b: &Elements) -> Elements {
         match (&self.width, a, b) {
-            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => Elements::U64(
-                a.iter()
-                    .zip(b)
-                    .map(|(&x, &y)| if x >= y { x - y } else { x + (qm1 - y) + 1 })
-                    .collect(),
-            ),
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => {
+                Elements::U64(a.iter().zip(b).map(|(&x, &y)| sub_mod_u64(x, y, *qm1)).collect())
+            }
             (Width::U128 { qm1 }, Elements::U128(a), Elements::U128(b)) => Elements::U128(
                 a.iter()
                     .zip(b)
@@ -197,13 +194,22 @@ pub(crate) fn add_mod_u128(a: u128, b: u128, qm1: u128) -> u128 {
     }
 }
 
+/// `(a − b) mod q` for `a, b < q ≤ 2^64`, branch-free (q = 2^64 wraps to 0, as it should).
+#[inline]
+pub(crate) fn sub_mod_u64(a: u64, b: u64, qm1: u64) -> u64 {
+    let q = qm1.wrapping_add(1);
+    a.wrapping_sub(b)
+        .wrapping_add(q & ((a < b) as u64).wrapping_neg())
+}
+
 fn add_u64(a: &mut [u64], b: &[u64], qm1: u64) {
     if qm1 < (1 << 63) {
         // q ≤ 2^63: the sum cannot overflow, so the loop is a clean, vectorisable select.
         let q = qm1 + 1;
         for (x, &y) in a.iter_mut().zip(b) {
             let s = *x + y;
-            *x = if s >= q { s - q } else { s };
+            // Branch-free: whether s ≥ q is a coin flip for uniform inputs.
+            *x = s - (q & ((s >= q) as u64).wrapping_neg());
         }
     } else {
         for (x, &y) in a.iter_mut().zip(b) {

@@ -11,8 +11,8 @@ use num_rational::BigRational;
 use num_traits::{ToPrimitive, Zero};
 
 use super::config::MaskConfigPair;
-use super::fixed::{shift_big, FixedShift};
-use super::group::{add_mod_u128, add_mod_u64, Elements, Group, Width};
+use super::fixed::{shift_big, F32Shift, FixedShift};
+use super::group::{add_mod_u128, add_mod_u64, sub_mod_u64, Elements, Group, Width};
 use super::object::{MaskObject, MaskUnit, MaskVect};
 use super::seed::MaskSeed;
 use crate::model::{ratio_to_float, rational, round_ratio, ConversionError, FloatKind, Model, Scalar, Weights};
@@ -108,9 +108,19 @@ impl Masker {
 
 /// `data[i] ← (data[i] + floor((clamp(s·w_i, −B, B) + B)·E)) mod q`.
 fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>, scalar: &Scalar) -> Result<(), MaskError> {
-    let fixed = FixedShift::new(group.config());
-    match (fixed, scalar.dyadic(), &group.width, data) {
-        (Some(fs), Some(s), Width::U64 { qm1 }, Elements::U64(v)) => {
+    let fixed = FixedShift::new(group.config()).zip(scalar.dyadic());
+    let f32_fast = fixed.and_then(|(fs, s)| F32Shift::new(fs, s));
+    match (fixed, f32_fast, weights, &group.width, data) {
+        // The hot path: f32 weights, a u64 group (the default config).
+        (_, Some(fast), Weights::F32(ws), Width::U64 { qm1 }, Elements::U64(v)) => {
+            let qm1 = *qm1;
+            for (index, (m, &w)) in v.iter_mut().zip(ws).enumerate() {
+                let t = fast.shift(w).ok_or(ConversionError::NonFinite { index })?;
+                *m = add_mod_u64(t as u64, *m, qm1);
+            }
+            Ok(())
+        }
+        (Some((fs, s)), _, _, Width::U64 { qm1 }, Elements::U64(v)) => {
             let qm1 = *qm1;
             for (i, m) in v.iter_mut().enumerate() {
                 let t = match weights.dyadic(i)?.mul(s) {
@@ -121,7 +131,7 @@ fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>,
             }
             Ok(())
         }
-        (Some(fs), Some(s), Width::U128 { qm1 }, Elements::U128(v)) => {
+        (Some((fs, s)), _, _, Width::U128 { qm1 }, Elements::U128(v)) => {
             let qm1 = *qm1;
             for (i, m) in v.iter_mut().enumerate() {
                 let t = match weights.dyadic(i)?.mul(s) {
@@ -132,7 +142,7 @@ fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>,
             }
             Ok(())
         }
-        (_, _, _, data) => {
+        (_, _, _, _, data) => {
             let b = BigRational::from_integer(BigInt::from(group.config().add_shift()));
             let e = BigInt::from(group.config().exp_shift());
             let q = group.order();
@@ -265,6 +275,20 @@ impl Aggregation {
         Ok(())
     }
 
+    /// Validates and adds `obj` without taking ownership (copies only the first object).
+    pub fn aggregate_ref(&mut self, obj: &MaskObject) -> Result<(), AggregationError> {
+        self.validate_aggregation(obj)?;
+        match &mut self.sum {
+            None => self.sum = Some(obj.clone()),
+            Some(sum) => {
+                self.vect.add_assign(sum.vect.data_mut(), obj.vect.data());
+                self.unit.add_assign(sum.unit.data_mut(), obj.unit.data());
+            }
+        }
+        self.nb_models += 1;
+        Ok(())
+    }
+
     /// Adds an object already checked with [`Aggregation::validate_aggregation`].
     pub fn add_unchecked(&mut self, obj: MaskObject) {
         match &mut self.sum {
@@ -351,27 +375,40 @@ impl Aggregation {
         }
 
         let vcfg = self.vect.config();
-        let diff = self.vect.sub(sum.vect.data(), mask.vect.data());
         let nbe = vcfg.add_shift() * vcfg.exp_shift() * n;
-        let numerators = match (&diff, nbe.to_u128()) {
-            (Elements::U64(v), Some(nbe)) => Numerators::Small(
-                v.iter()
-                    .map(|&x| centered(x as u128, nbe))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or(UnmaskError::OutOfRange)?,
-            ),
-            (Elements::U128(v), Some(nbe)) => Numerators::Small(
-                v.iter()
-                    .map(|&x| centered(x, nbe))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or(UnmaskError::OutOfRange)?,
-            ),
-            _ => Numerators::Big(
-                diff.to_big_vec()
-                    .into_iter()
-                    .map(|x| BigInt::from(x) - BigInt::from(nbe.clone()))
-                    .collect(),
-            ),
+        let numerators = match (&self.vect.width, sum.vect.data(), mask.vect.data(), nbe.to_i64()) {
+            // q ≤ 2^63: X_i = ((A_i − K_i) mod q) − n·B·E fits an i64; one pass, no branches.
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(k), Some(nbe)) if *qm1 < (1 << 63) => {
+                Numerators::I64(
+                    a.iter()
+                        .zip(k)
+                        .map(|(&a, &k)| sub_mod_u64(a, k, *qm1) as i64 - nbe)
+                        .collect(),
+                )
+            }
+            _ => {
+                let diff = self.vect.sub(sum.vect.data(), mask.vect.data());
+                match (&diff, nbe.to_u128()) {
+                    (Elements::U64(v), Some(nbe)) => Numerators::Small(
+                        v.iter()
+                            .map(|&x| centered(x as u128, nbe))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or(UnmaskError::OutOfRange)?,
+                    ),
+                    (Elements::U128(v), Some(nbe)) => Numerators::Small(
+                        v.iter()
+                            .map(|&x| centered(x, nbe))
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or(UnmaskError::OutOfRange)?,
+                    ),
+                    _ => Numerators::Big(
+                        diff.to_big_vec()
+                            .into_iter()
+                            .map(|x| BigInt::from(x) - BigInt::from(nbe.clone()))
+                            .collect(),
+                    ),
+                }
+            }
         };
         // value_i = X_i / E / (S_int / E1) = X_i · E1 / (E · S_int).
         let num = ucfg.exp_shift();
@@ -397,6 +434,7 @@ fn centered(x: u128, nbe: u128) -> Option<i128> {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Numerators {
+    I64(Vec<i64>),
     Small(Vec<i128>),
     Big(Vec<BigInt>),
 }
@@ -413,6 +451,7 @@ impl UnmaskedModel {
     /// Number of weights.
     pub fn len(&self) -> usize {
         match &self.numerators {
+            Numerators::I64(v) => v.len(),
             Numerators::Small(v) => v.len(),
             Numerators::Big(v) => v.len(),
         }
@@ -425,6 +464,7 @@ impl UnmaskedModel {
 
     fn numerator(&self, i: usize) -> BigInt {
         match &self.numerators {
+            Numerators::I64(v) => BigInt::from(v[i]),
             Numerators::Small(v) => BigInt::from(v[i]),
             Numerators::Big(v) => v[i].clone(),
         }
@@ -448,7 +488,8 @@ impl UnmaskedModel {
         let c = round_ratio(false, &self.factor_num, &self.factor_den, FloatKind::F64).ok();
         for i in 0..self.len() {
             let fast = match (&self.numerators, c) {
-                (Numerators::Small(v), Some(c)) => fast_f32(v[i], c),
+                (Numerators::I64(v), Some(c)) => fast_f32(v[i] as f64, c),
+                (Numerators::Small(v), Some(c)) => fast_f32(v[i] as f64, c),
                 _ => None,
             };
             let value = match fast {
@@ -484,15 +525,15 @@ impl UnmaskedModel {
 
 /// `x · c` rounded to `f32`, if the `f64` approximation decides the rounding unambiguously.
 ///
-/// `x as f64` and `c` are each within 2^-53 relative of the truth and so is their product,
+/// `x` (the numerator as `f64`) and `c` are each within 2^-53 relative of the truth and so is their product,
 /// so `y` is within 2^-51 relative of `x · c_exact`. If `y` is farther than that from both
 /// rounding boundaries of its nearest `f32`, that `f32` is the correctly rounded result.
 #[inline]
-fn fast_f32(x: i128, c: f64) -> Option<f32> {
-    if x == 0 {
+fn fast_f32(x: f64, c: f64) -> Option<f32> {
+    if x == 0.0 {
         return Some(0.0);
     }
-    let y = x as f64 * c;
+    let y = x * c;
     let f = y as f32;
     if !f.is_finite() || f == 0.0 || f.abs() == f32::MAX || !f.is_normal() {
         return None;

@@ -16,10 +16,13 @@ use rand_chacha::ChaCha20Core;
 
 const BLOCK_WORDS: usize = 64;
 
+type Block = <ChaCha20Core as BlockRngCore>::Results;
+
 /// The mask PRNG: a ChaCha20 key stream read word by word.
 pub struct MaskRng {
     core: ChaCha20Core,
-    buf: [u32; BLOCK_WORDS],
+    /// The current 64-word block, written by the cipher in place (no copy).
+    buf: Block,
     pos: usize,
     blocks: u64,
 }
@@ -29,7 +32,7 @@ impl MaskRng {
     pub fn from_seed(seed: [u8; 32]) -> Self {
         Self {
             core: ChaCha20Core::from_seed(seed),
-            buf: [0; BLOCK_WORDS],
+            buf: Block::default(),
             pos: BLOCK_WORDS,
             blocks: 0,
         }
@@ -41,12 +44,13 @@ impl MaskRng {
     }
 
     fn refill(&mut self) {
-        let mut results = Default::default();
-        self.core.generate(&mut results);
-        let results: &[u32] = AsRef::<[u32]>::as_ref(&results);
-        self.buf.copy_from_slice(&results[..BLOCK_WORDS]);
+        self.core.generate(&mut self.buf);
         self.pos = 0;
         self.blocks += 1;
+    }
+
+    fn words(&self) -> &[u32] {
+        self.buf.as_ref()
     }
 
     /// The next key-stream word.
@@ -55,7 +59,7 @@ impl MaskRng {
         if self.pos == BLOCK_WORDS {
             self.refill();
         }
-        let w = self.buf[self.pos];
+        let w = self.words().get(self.pos).copied().unwrap_or_default();
         self.pos += 1;
         w
     }
@@ -128,22 +132,14 @@ impl MaskRng {
         };
         let mut i = 0;
         while i < out.len() {
-            if words == 2 {
-                while i < out.len() && self.pos + 2 <= BLOCK_WORDS {
-                    let x = (self.buf[self.pos] as u64 | (self.buf[self.pos + 1] as u64) << 32)
-                        & mask;
-                    self.pos += 2;
-                    out[i] = x;
-                    i += (x <= qm1) as usize;
-                }
+            let words_left = self.words().get(self.pos..).unwrap_or_default();
+            let (used, filled) = if words == 2 {
+                scan2(words_left, &mut out[i..], mask, qm1)
             } else {
-                while i < out.len() && self.pos < BLOCK_WORDS {
-                    let x = self.buf[self.pos] as u64 & mask;
-                    self.pos += 1;
-                    out[i] = x;
-                    i += (x <= qm1) as usize;
-                }
-            }
+                scan1(words_left, &mut out[i..], mask, qm1)
+            };
+            self.pos += used;
+            i += filled;
             if i < out.len() {
                 if self.pos == BLOCK_WORDS {
                     self.refill();
@@ -157,6 +153,38 @@ impl MaskRng {
             }
         }
     }
+}
+
+/// Attempts from pairs of words (draws of 5 to 8 bytes) until `words` or `out` runs out;
+/// returns (words used, values written). Branch-free: every attempt is stored, and the
+/// output position only advances when it is accepted.
+#[inline]
+fn scan2(words: &[u32], out: &mut [u64], mask: u64, qm1: u64) -> (usize, usize) {
+    let mut i = 0;
+    let mut used = 0;
+    for pair in words.chunks_exact(2) {
+        let Some(slot) = out.get_mut(i) else { break };
+        let x = (pair[0] as u64 | (pair[1] as u64) << 32) & mask;
+        *slot = x;
+        i += (x <= qm1) as usize;
+        used += 2;
+    }
+    (used, i)
+}
+
+/// Like [`scan2`] for draws of 1 to 4 bytes (one word per attempt).
+#[inline]
+fn scan1(words: &[u32], out: &mut [u64], mask: u64, qm1: u64) -> (usize, usize) {
+    let mut i = 0;
+    let mut used = 0;
+    for &w in words {
+        let Some(slot) = out.get_mut(i) else { break };
+        let x = w as u64 & mask;
+        *slot = x;
+        i += (x <= qm1) as usize;
+        used += 1;
+    }
+    (used, i)
 }
 
 #[cfg(test)]
