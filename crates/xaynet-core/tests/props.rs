@@ -94,7 +94,11 @@ proptest! {
         prop_assert_eq!(big_vec(agg.sum().unwrap()), (a.clone(), au.clone()));
         let expect = reference::unmask(config, config, &a, &au, &k, &ku, models.len() as u64);
         match agg.unmask(masks.sum().unwrap()) {
-            Ok(global) => prop_assert_eq!(Some(global.to_model().0), expect),
+            Ok(global) => {
+                // The fast float conversion agrees with the exact one.
+                prop_assert_eq!(global.to_f32(), global.to_model().to_f32());
+                prop_assert_eq!(Some(global.to_model().0), expect);
+            }
             Err(UnmaskError::ZeroScalarSum) => prop_assert!(expect.is_none()),
             Err(e) => prop_assert!(false, "{}", e),
         }

@@ -29,6 +29,8 @@ pub struct Group {
     bpn: usize,
     /// Bytes of `q` itself, i.e. the sampler's bytes per attempt.
     sample_len: usize,
+    /// Whether the order is the formula's order for the config.
+    standard: bool,
     pub(crate) width: Width,
 }
 
@@ -55,9 +57,9 @@ impl Group {
             config,
             bpn: bytes_per_number(&order),
             sample_len: (order.bits() as usize).div_ceil(8),
+            standard: &order == config.order(),
             order,
             width,
-            // field order above is irrelevant; kept readable
         }
     }
 
@@ -69,6 +71,11 @@ impl Group {
     /// The group order `q`.
     pub fn order(&self) -> &BigUint {
         &self.order
+    }
+
+    /// Whether the order is the one the formula gives for the config.
+    pub fn is_standard(&self) -> bool {
+        self.standard
     }
 
     /// Bytes per element on the wire.

@@ -100,8 +100,8 @@ impl Masker {
         // i.e. the weight 1 times the scalar s'.
         add_shifted_weights(&self.unit, &mut udata, Weights::F64(&[1.0]), &scalar)?;
         Ok(MaskObject {
-            vect: MaskVect::new_unchecked(self.vect.config(), vdata),
-            unit: MaskUnit::new_unchecked(self.unit.config(), udata),
+            vect: MaskVect::from_group(&self.vect, vdata),
+            unit: MaskUnit::from_group(&self.unit, udata),
         })
     }
 }
@@ -257,10 +257,14 @@ impl Aggregation {
         if self.nb_models >= self.max_models() {
             return Err(AggregationError::TooManyModels(self.max_models()));
         }
+        // Objects made or decoded by this crate for the standard group are known to be in
+        // range; only others (explicit orders) need the scan.
+        let vect_in_range = (self.vect.is_standard() && obj.vect.in_standard_range())
+            || self.vect.all_below_order(obj.vect.data());
         let valid = self.vect.matches(obj.vect.data())
             && self.unit.matches(obj.unit.data())
             && obj.unit.data().len() == 1
-            && self.vect.all_below_order(obj.vect.data())
+            && vect_in_range
             && self.unit.all_below_order(obj.unit.data());
         if !valid {
             return Err(AggregationError::InvalidObject);
@@ -484,22 +488,25 @@ impl UnmaskedModel {
 
     /// Correctly rounded `f32` weights.
     pub fn to_f32(&self) -> Result<Vec<f32>, ConversionError> {
-        let mut out = Vec::with_capacity(self.len());
+        let slow = |i: usize| {
+            ratio_to_float(&self.exact(i), FloatKind::F32)
+                .map(|v| v as f32)
+                .map_err(|_| ConversionError::OutOfRange { index: i, target: "f32" })
+        };
         let c = round_ratio(false, &self.factor_num, &self.factor_den, FloatKind::F64).ok();
-        for i in 0..self.len() {
-            let fast = match (&self.numerators, c) {
-                (Numerators::I64(v), Some(c)) => fast_f32(v[i] as f64, c),
-                (Numerators::Small(v), Some(c)) => fast_f32(v[i] as f64, c),
-                _ => None,
-            };
-            let value = match fast {
-                Some(v) => v,
-                None => ratio_to_float(&self.exact(i), FloatKind::F32)
-                    .map_err(|_| ConversionError::OutOfRange { index: i, target: "f32" })? as f32,
-            };
-            out.push(value);
+        match (&self.numerators, c) {
+            (Numerators::I64(v), Some(c)) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| fast_f32(x as f64, c).map_or_else(|| slow(i), Ok))
+                .collect(),
+            (Numerators::Small(v), Some(c)) => v
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| fast_f32(x as f64, c).map_or_else(|| slow(i), Ok))
+                .collect(),
+            _ => (0..self.len()).map(slow).collect(),
         }
-        Ok(out)
     }
 
     /// Correctly rounded `f64` weights.
@@ -525,22 +532,26 @@ impl UnmaskedModel {
 
 /// `x · c` rounded to `f32`, if the `f64` approximation decides the rounding unambiguously.
 ///
-/// `x` (the numerator as `f64`) and `c` are each within 2^-53 relative of the truth and so is their product,
-/// so `y` is within 2^-51 relative of `x · c_exact`. If `y` is farther than that from both
-/// rounding boundaries of its nearest `f32`, that `f32` is the correctly rounded result.
+/// `x` (the numerator as `f64`) and `c` are each within 2^-53 relative of the truth and so is
+/// their product, so `y` is within 2^-51 relative (at most 4 units in its last place) of the
+/// exact value. Rounding `y` to `f32` drops its low 29 mantissa bits; unless those bits are
+/// within 8 units of the halfway pattern `2^28`, the exact value rounds the same way.
 #[inline]
 fn fast_f32(x: f64, c: f64) -> Option<f32> {
     if x == 0.0 {
         return Some(0.0);
     }
     let y = x * c;
-    let f = y as f32;
-    if !f.is_finite() || f == 0.0 || f.abs() == f32::MAX || !f.is_normal() {
+    let bits = y.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    // Normal f32 range only; subnormal results and overflow take the exact path.
+    if !(-126..=127).contains(&exp) {
         return None;
     }
-    let fd = f as f64;
-    let lo = (fd + f.next_down() as f64) / 2.0;
-    let hi = (fd + f.next_up() as f64) / 2.0;
-    let tol = y.abs() * (1.0 / (1u64 << 49) as f64);
-    ((y - lo).abs() > tol && (hi - y).abs() > tol).then_some(f)
+    let dropped = bits & ((1 << 29) - 1);
+    if dropped.abs_diff(1 << 28) <= 8 {
+        return None;
+    }
+    let f = y as f32;
+    f.is_finite().then_some(f)
 }

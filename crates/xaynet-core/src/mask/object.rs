@@ -39,6 +39,9 @@ pub enum MaskObjectError {
 pub struct MaskVect {
     config: MaskConfig,
     data: Elements,
+    /// Every element is known to be below `config.order()` (the formula's order), so an
+    /// aggregation over the standard group need not scan the elements again.
+    standard_range: bool,
 }
 
 /// A masked (or mask) scalar in the group of its config.
@@ -61,14 +64,21 @@ impl MaskVect {
     /// A vector of `group`'s elements. Returns `None` if `data` is not of the group's width or
     /// has an element not below its order.
     pub fn new(group: &Group, data: Elements) -> Option<Self> {
-        (group.matches(&data) && group.all_below_order(&data)).then(|| Self {
-            config: group.config(),
-            data,
-        })
+        (group.matches(&data) && group.all_below_order(&data)).then(|| Self::from_group(group, data))
     }
 
-    pub(crate) fn new_unchecked(config: MaskConfig, data: Elements) -> Self {
-        Self { config, data }
+    /// Wraps elements that are already known to be valid for `group`.
+    pub(crate) fn from_group(group: &Group, data: Elements) -> Self {
+        Self {
+            config: group.config(),
+            data,
+            standard_range: group.is_standard(),
+        }
+    }
+
+    /// Whether every element is known to be below the config's standard order.
+    pub(crate) fn in_standard_range(&self) -> bool {
+        self.standard_range
     }
 
     /// The configuration.
@@ -108,14 +118,15 @@ impl MaskVect {
 impl MaskUnit {
     /// A scalar of `group`. Returns `None` if `data` is not one valid element.
     pub fn new(group: &Group, data: Elements) -> Option<Self> {
-        (data.len() == 1 && group.matches(&data) && group.all_below_order(&data)).then(|| Self {
-            config: group.config(),
-            data,
-        })
+        (data.len() == 1 && group.matches(&data) && group.all_below_order(&data))
+            .then(|| Self::from_group(group, data))
     }
 
-    pub(crate) fn new_unchecked(config: MaskConfig, data: Elements) -> Self {
-        Self { config, data }
+    pub(crate) fn from_group(group: &Group, data: Elements) -> Self {
+        Self {
+            config: group.config(),
+            data,
+        }
     }
 
     /// The configuration.
@@ -219,8 +230,8 @@ impl MaskObject {
             .ok_or(MaskObjectError::OutOfRange)?;
         Ok((
             MaskObject {
-                vect: MaskVect::new_unchecked(vconfig, vdata),
-                unit: MaskUnit::new_unchecked(uconfig, udata),
+                vect: MaskVect::from_group(&vgroup, vdata),
+                unit: MaskUnit::from_group(&ugroup, udata),
             },
             uend,
         ))

@@ -52,8 +52,8 @@ impl MaskSeed {
         let u = unit.sample(&mut rng, 1);
         let v = vect.sample(&mut rng, len);
         MaskObject {
-            vect: MaskVect::new_unchecked(vect.config(), v),
-            unit: MaskUnit::new_unchecked(unit.config(), u),
+            vect: MaskVect::from_group(vect, v),
+            unit: MaskUnit::from_group(unit, u),
         }
     }
 
