@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 //! Core benchmarks for a 1,000,000-element f32 model with the default config
 //! (Prime/F32/B0/M3), one core. `scripts/bench-report.py` turns the results into the ratios
@@ -50,7 +51,11 @@ fn benches(c: &mut Criterion) {
     let _unit = group.sample(&mut rng, 1);
     rng.fill_u64(&mut sink, 6, 20_000_000_000_020);
     let blocks = rng.words_generated() / 64;
-    eprintln!("key stream for one 1M mask: {} words ({:.1} MB)", blocks * 64, blocks as f64 * 256.0 / 1e6);
+    eprintln!(
+        "key stream for one 1M mask: {} words ({:.1} MB)",
+        blocks * 64,
+        blocks as f64 * 256.0 / 1e6
+    );
     g.bench_function("keystream", |b| {
         b.iter(|| {
             let mut core = ChaCha20Core::from_seed(*seed.as_bytes());
@@ -64,7 +69,9 @@ fn benches(c: &mut Criterion) {
         })
     });
 
-    g.bench_function("derive_mask", |b| b.iter(|| black_box(seed.derive_mask(LEN, &group, &group))));
+    g.bench_function("derive_mask", |b| {
+        b.iter(|| black_box(seed.derive_mask(LEN, &group, &group)))
+    });
     g.bench_function("mask", |b| {
         b.iter(|| black_box(masker.mask(&seed, Weights::F32(&weights), &scalar).unwrap()))
     });
@@ -121,7 +128,11 @@ fn benches(c: &mut Criterion) {
     };
     let signed = msg.to_signed_bytes(&keys.secret);
     let sealed = coordinator.public.seal(&signed, &mut OsRng);
-    eprintln!("update message: {} bytes signed, {} sealed", signed.len(), sealed.len());
+    eprintln!(
+        "update message: {} bytes signed, {} sealed",
+        signed.len(),
+        sealed.len()
+    );
     g.bench_function("parse_verify_update", |b| {
         b.iter(|| {
             let buf = MessageBuffer::new(&signed).unwrap();
@@ -129,22 +140,25 @@ fn benches(c: &mut Criterion) {
             black_box(Message::from_buffer(&buf).unwrap())
         })
     });
-    g.bench_function("open_sealed_update", |b| b.iter(|| black_box(coordinator.open(&sealed).unwrap())));
+    g.bench_function("open_sealed_update", |b| {
+        b.iter(|| black_box(coordinator.open(&sealed).unwrap()))
+    });
     g.finish();
 
     // Yardstick (b): one big integer / rational per element.
     let mut g = c.benchmark_group("reference_1m");
     g.sample_size(10);
     g.bench_function("reference_mask", |b| {
-        b.iter(|| black_box(reference::mask(config, config, [0x5a; 32], Weights::F32(&weights), &scalar).unwrap()))
+        b.iter(|| {
+            black_box(
+                reference::mask(config, config, [0x5a; 32], Weights::F32(&weights), &scalar)
+                    .unwrap(),
+            )
+        })
     });
     let big: Vec<_> = objects.iter().map(|o| o.vect.data().to_big_vec()).collect();
     g.bench_function("reference_aggregate_one", |b| {
-        b.iter_batched_ref(
-            || big[0].clone(),
-            |acc| reference::aggregate(acc, &big[1], config.order()),
-            BatchSize::LargeInput,
-        )
+        b.iter(|| black_box(reference::aggregate(&big[0], &big[1], config.order())))
     });
     let agg_big = full.sum().unwrap().vect.data().to_big_vec();
     let agg_unit = full.sum().unwrap().unit.data().get_big(0);
@@ -152,13 +166,15 @@ fn benches(c: &mut Criterion) {
     let mask_unit = mask.unit.data().get_big(0);
     g.bench_function("reference_unmask_to_f32", |b| {
         b.iter(|| {
-            let exact = reference::unmask(config, config, &agg_big, &agg_unit, &mask_big, &mask_unit, 3).unwrap();
+            let exact = reference::unmask(
+                config, config, &agg_big, &agg_unit, &mask_big, &mask_unit, 3,
+            )
+            .unwrap();
             black_box(xaynet_core::Model(exact).to_f32().unwrap())
         })
     });
     g.finish();
 }
-
 
 criterion_group!(core, benches);
 criterion_main!(core);

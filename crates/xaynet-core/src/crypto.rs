@@ -125,7 +125,11 @@ macro_rules! public_bytes {
 /// An Ed25519 public key: a participant's identity.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PublicSigningKey([u8; PUBLIC_SIGNING_KEY_LEN]);
-public_bytes!(PublicSigningKey, PUBLIC_SIGNING_KEY_LEN, "Ed25519 public key");
+public_bytes!(
+    PublicSigningKey,
+    PUBLIC_SIGNING_KEY_LEN,
+    "Ed25519 public key"
+);
 
 /// An Ed25519 detached signature.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,7 +169,10 @@ impl SecretSigningKey {
 
     /// Decodes libsodium's 64-byte layout `seed ‖ public key`, checking that both halves agree.
     pub fn from_libsodium_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let raw = Zeroizing::new(fixed::<SECRET_SIGNING_KEY_LEN>("Ed25519 secret key", bytes)?);
+        let raw = Zeroizing::new(fixed::<SECRET_SIGNING_KEY_LEN>(
+            "Ed25519 secret key",
+            bytes,
+        )?);
         let key = SigningKey::from_keypair_bytes(&raw).map_err(|_| CryptoError::KeyMismatch)?;
         Ok(Self(key))
     }
@@ -335,7 +342,12 @@ mod tests {
         let pair = SigningKeyPair::from_seed(&[7; 32]);
         let text = format!("{pair:?}");
         assert!(text.contains("redacted"));
-        let seed_hex: String = pair.secret.seed().iter().map(|b| format!("{b:02x}")).collect();
+        let seed_hex: String = pair
+            .secret
+            .seed()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert!(!text.contains(&seed_hex[..16]));
         let enc = EncryptKeyPair::from_seed(&[9; 32]);
         assert!(format!("{enc:?}").contains("redacted"));

@@ -10,8 +10,8 @@ use num_bigint::BigUint;
 use num_traits::One;
 
 use crate::crypto::{
-    sha256, signing_key_from_encrypt_secret, PublicSigningKey, SecretEncryptKey,
-    SecretSigningKey, Signature, SEED_LEN,
+    sha256, signing_key_from_encrypt_secret, PublicSigningKey, SecretEncryptKey, SecretSigningKey,
+    Signature, SEED_LEN,
 };
 
 /// The suffix signed for the sum task.
@@ -135,7 +135,12 @@ impl TaskSignatures {
 
 /// Checks, as the coordinator does, that `pk` really is a summer of the round: its sum
 /// signature is valid and eligible.
-pub fn verify_sum_task(pk: &PublicSigningKey, seed: &RoundSeed, sum_sig: &Signature, p: f64) -> bool {
+pub fn verify_sum_task(
+    pk: &PublicSigningKey,
+    seed: &RoundSeed,
+    sum_sig: &Signature,
+    p: f64,
+) -> bool {
     pk.is_valid(&seed.task_message(SUM_SUFFIX), sum_sig) && is_eligible(sum_sig, p)
 }
 
@@ -174,7 +179,10 @@ mod tests {
     fn mantissa_exponent_is_exact() {
         for x in [0.5, 0.9, 1.0, 1e-300, 5e-324, 0.1] {
             let (m, e) = f64_to_mantissa_exponent(x);
-            assert_eq!(m as f64 * 2f64.powi(e.max(-1000)) * 2f64.powi((e + 1000).min(0)), x);
+            assert_eq!(
+                m as f64 * 2f64.powi(e.max(-1000)) * 2f64.powi((e + 1000).min(0)),
+                x
+            );
         }
     }
 }

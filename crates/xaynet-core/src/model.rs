@@ -242,7 +242,12 @@ fn pow2(e: i64) -> f64 {
 
 /// `num / den` rounded to nearest-even in `kind`'s precision, returned as an `f64` (exact for
 /// `F32` as well). `Err(())` if `|num / den|` exceeds the type's maximum.
-pub(crate) fn round_ratio(neg: bool, num: &BigUint, den: &BigUint, kind: FloatKind) -> Result<f64, ()> {
+pub(crate) fn round_ratio(
+    neg: bool,
+    num: &BigUint,
+    den: &BigUint,
+    kind: FloatKind,
+) -> Result<f64, ()> {
     if num.is_zero() {
         return Ok(if neg { -0.0 } else { 0.0 });
     }
@@ -266,7 +271,8 @@ pub(crate) fn round_ratio(neg: bool, num: &BigUint, den: &BigUint, kind: FloatKi
     let mut mant = (&q >> drop_u).to_u64().unwrap_or(u64::MAX);
     if drop_u > 0 {
         let half = q.bit(drop_u - 1);
-        let rest = sticky || (drop_u > 1 && !(&q & ((BigUint::one() << (drop_u - 1)) - 1u32)).is_zero());
+        let rest =
+            sticky || (drop_u > 1 && !(&q & ((BigUint::one() << (drop_u - 1)) - 1u32)).is_zero());
         if half && (rest || mant & 1 == 1) {
             mant += 1;
         }
@@ -344,12 +350,12 @@ macro_rules! float_conversions {
                 .iter()
                 .enumerate()
                 .map(|(index, r)| {
-                    ratio_to_float(r, $kind)
-                        .map(|v| v as $t)
-                        .map_err(|_| ConversionError::OutOfRange {
+                    ratio_to_float(r, $kind).map(|v| v as $t).map_err(|_| {
+                        ConversionError::OutOfRange {
                             index,
                             target: $kind.name(),
-                        })
+                        }
+                    })
                 })
                 .collect()
         }
@@ -374,13 +380,12 @@ macro_rules! int_conversions {
                 .iter()
                 .enumerate()
                 .map(|(index, r)| {
-                    r.to_integer()
-                        .to_string()
-                        .parse::<$t>()
-                        .map_err(|_| ConversionError::OutOfRange {
+                    r.to_integer().to_string().parse::<$t>().map_err(|_| {
+                        ConversionError::OutOfRange {
                             index,
                             target: $name,
-                        })
+                        }
+                    })
                 })
                 .collect()
         }
@@ -442,7 +447,10 @@ mod tests {
     fn correctly_rounded() {
         let m = Model(vec![r(1, 3), r(-5, 2), r(0, 1), r(5, 14)]);
         assert_eq!(m.to_f64().unwrap(), vec![1.0 / 3.0, -2.5, 0.0, 5.0 / 14.0]);
-        assert_eq!(m.to_f32().unwrap(), vec![1.0f32 / 3.0, -2.5, 0.0, 5.0f32 / 14.0]);
+        assert_eq!(
+            m.to_f32().unwrap(),
+            vec![1.0f32 / 3.0, -2.5, 0.0, 5.0f32 / 14.0]
+        );
         // (2^64 + 2^11 + 1) / 2^64: the reference says 1.0; the correct answer is 1 + 2^-52.
         let big = BigRational::new(
             BigInt::from((1u128 << 64) + (1 << 11) + 1),
@@ -478,7 +486,10 @@ mod tests {
         let b = Model::from_f64_bounded(&[f64::NAN, f64::INFINITY, f64::NEG_INFINITY]);
         assert_eq!(b.to_f64().unwrap(), vec![0.0, f64::MAX, f64::MIN]);
         let too_big = Model::from_f64(&[f64::MAX]).unwrap();
-        assert!(matches!(too_big.to_f32(), Err(ConversionError::OutOfRange { index: 0, .. })));
+        assert!(matches!(
+            too_big.to_f32(),
+            Err(ConversionError::OutOfRange { index: 0, .. })
+        ));
         let m = Model(vec![r(-7, 2), r(7, 2)]);
         assert_eq!(m.to_i32().unwrap(), vec![-3, 3]);
         assert!(Model::from_i64(&[i64::MAX]).to_i32().is_err());
@@ -491,6 +502,9 @@ mod tests {
         assert_eq!(Scalar::from_f64(0.25).unwrap().value(), &r(1, 4));
         assert_eq!(Scalar::from_ratio(7, 4).unwrap().dyadic().unwrap().mant, 7);
         assert!(Scalar::from_ratio(1, 3).unwrap().dyadic().is_none());
-        assert_eq!(Scalar::from_ratio(1, 0), Err(ConversionError::ZeroDenominator));
+        assert_eq!(
+            Scalar::from_ratio(1, 0),
+            Err(ConversionError::ZeroDenominator)
+        );
     }
 }

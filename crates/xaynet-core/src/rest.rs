@@ -140,7 +140,11 @@ fn put_config(out: &mut Vec<u8>, c: MaskConfig) {
     }
 }
 
-fn variant<T>(r: &mut Reader<'_>, what: &'static str, f: fn(u32) -> Option<T>) -> Result<T, BincodeError> {
+fn variant<T>(
+    r: &mut Reader<'_>,
+    what: &'static str,
+    f: fn(u32) -> Option<T>,
+) -> Result<T, BincodeError> {
     let index = r.u32(what)?;
     f(index).ok_or(BincodeError::Variant { what, index })
 }

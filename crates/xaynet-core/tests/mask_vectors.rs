@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! `mask_config.json`, `masks.json` and `masking.json`.
 mod common;
 use common::*;
@@ -8,7 +9,7 @@ use serde_json::Value;
 use xaynet_core::mask::config::NUM_CONFIGS;
 use xaynet_core::mask::prng::MaskRng;
 use xaynet_core::mask::{
-    Aggregation, BoundType, DataType, GroupType, Group, MaskConfig, MaskObject, MaskSeed, Masker,
+    Aggregation, BoundType, DataType, Group, GroupType, MaskConfig, MaskObject, MaskSeed, Masker,
 };
 use xaynet_core::model::{Model, Scalar, Weights};
 
@@ -41,7 +42,16 @@ fn every_config_row() {
     let mut seen = std::collections::HashSet::new();
     for row in rows {
         let c = config(row);
-        assert_eq!(c.to_string(), format!("{}/{}/{}/{}", s(&row["group_type"]), s(&row["data_type"]), s(&row["bound_type"]), s(&row["model_type"])));
+        assert_eq!(
+            c.to_string(),
+            format!(
+                "{}/{}/{}/{}",
+                s(&row["group_type"]),
+                s(&row["data_type"]),
+                s(&row["bound_type"]),
+                s(&row["model_type"])
+            )
+        );
         assert!(seen.insert(c));
         let bincode: Vec<u8> = [
             c.group_type.variant_index(),
@@ -53,11 +63,19 @@ fn every_config_row() {
         .flat_map(|i| i.to_le_bytes())
         .collect();
         assert_eq!(bincode, hex(&row["bincode_bytes"]));
-        assert_eq!(BigRational::from_integer(c.add_shift().into()), rat(&row["add_shift"]), "{c}");
+        assert_eq!(
+            BigRational::from_integer(c.add_shift().into()),
+            rat(&row["add_shift"]),
+            "{c}"
+        );
         assert_eq!(c.exp_shift(), big(&row["exp_shift"]));
         assert_eq!(c.max_nb_models(), row["max_nb_models"].as_u64().unwrap());
         // Bytes per number agree on every row, Bmax included: the wire layout is identical.
-        assert_eq!(c.bytes_per_number() as u64, row["bytes_per_number"].as_u64().unwrap(), "{c}");
+        assert_eq!(
+            c.bytes_per_number() as u64,
+            row["bytes_per_number"].as_u64().unwrap(),
+            "{c}"
+        );
         if c.is_bounded() {
             assert_eq!(c.order(), &big(&row["order"]), "{c}");
             assert_eq!(c.order().bits(), row["order_bits"].as_u64().unwrap());
@@ -126,7 +144,12 @@ fn derived_masks() {
         let seed = MaskSeed::from_bytes(hex32(&case["mask_seed"]));
         let len = case["model_length"].as_u64().unwrap() as usize;
         let mask = seed.derive_mask(len, &vg, &ug);
-        assert_eq!(mask.unit.data().get_big(0), big(&case["unit_mask"]), "{}", case["note"]);
+        assert_eq!(
+            mask.unit.data().get_big(0),
+            big(&case["unit_mask"]),
+            "{}",
+            case["note"]
+        );
         let expect: Vec<BigUint> = arr(&case["vect_mask"]).iter().map(big).collect();
         assert_eq!(mask.vect.data().to_big_vec(), expect);
         let bytes = hex(&case["mask_object_bytes"]);
@@ -167,8 +190,18 @@ fn raw_sampler() {
 fn weights_of(model: &Value) -> (Vec<f32>, Vec<f64>) {
     let bits = arr(&model["bits"]);
     match s(&model["type"]) {
-        "f32" => (bits.iter().map(|b| f32::from_bits(u32::from_str_radix(s(b), 16).unwrap())).collect(), vec![]),
-        "f64" => (vec![], bits.iter().map(|b| f64::from_bits(u64::from_str_radix(s(b), 16).unwrap())).collect()),
+        "f32" => (
+            bits.iter()
+                .map(|b| f32::from_bits(u32::from_str_radix(s(b), 16).unwrap()))
+                .collect(),
+            vec![],
+        ),
+        "f64" => (
+            vec![],
+            bits.iter()
+                .map(|b| f64::from_bits(u64::from_str_radix(s(b), 16).unwrap()))
+                .collect(),
+        ),
         t => panic!("type {t}"),
     }
 }
@@ -177,7 +210,11 @@ fn mask_record(rec: &Value) -> MaskObject {
     let (vc, uc) = (config(&rec["vect_config"]), config(&rec["unit_config"]));
     let masker = Masker::with_groups(reference_group(vc), reference_group(uc));
     let (f32s, f64s) = weights_of(&rec["model"]);
-    let weights = if f64s.is_empty() { Weights::F32(&f32s) } else { Weights::F64(&f64s) };
+    let weights = if f64s.is_empty() {
+        Weights::F32(&f32s)
+    } else {
+        Weights::F64(&f64s)
+    };
     // The exact values of the weights are what the vectors say.
     let exact: Vec<BigRational> = arr(&rec["model"]["exact"]).iter().map(rat).collect();
     assert_eq!(Model::from_weights(weights).unwrap().0, exact);
@@ -209,11 +246,17 @@ fn dist(x: f64, exact: &BigRational) -> BigRational {
 /// Asserts that `x` is the float nearest to `exact` (ties aside, which never occur here).
 fn assert_nearest_f64(x: f64, exact: &BigRational) {
     let d = |y: f64| (BigRational::from_float(y).unwrap() - exact).abs();
-    assert!(d(x) <= d(x.next_up()) && d(x) <= d(x.next_down()), "{x} for {exact}");
+    assert!(
+        d(x) <= d(x.next_up()) && d(x) <= d(x.next_down()),
+        "{x} for {exact}"
+    );
 }
 fn assert_nearest_f32(x: f32, exact: &BigRational) {
     let d = |y: f32| (BigRational::from_float(y).unwrap() - exact).abs();
-    assert!(d(x) <= d(x.next_up()) && d(x) <= d(x.next_down()), "{x} for {exact}");
+    assert!(
+        d(x) <= d(x.next_up()) && d(x) <= d(x.next_down()),
+        "{x} for {exact}"
+    );
 }
 
 #[test]
@@ -224,15 +267,21 @@ fn aggregation_and_unmasking() {
     for a in aggs {
         let (vc, uc) = (config(&a["vect_config"]), config(&a["unit_config"]));
         let len = a["model_length"].as_u64().unwrap() as usize;
-        let mut coordinator = Aggregation::with_groups(reference_group(vc), reference_group(uc), len);
+        let mut coordinator =
+            Aggregation::with_groups(reference_group(vc), reference_group(uc), len);
         let mut summer = Aggregation::with_groups(reference_group(vc), reference_group(uc), len);
         for u in arr(&a["updaters"]) {
             coordinator.aggregate(mask_record(u)).unwrap();
             let seed = MaskSeed::from_bytes(hex32(&u["mask_seed"]));
-            summer.aggregate(seed.derive_mask(len, &reference_group(vc), &reference_group(uc))).unwrap();
+            summer
+                .aggregate(seed.derive_mask(len, &reference_group(vc), &reference_group(uc)))
+                .unwrap();
         }
         assert_eq!(coordinator.nb_models(), a["nb_models"].as_u64().unwrap());
-        assert_eq!(coordinator.sum().unwrap().to_bytes(), hex(&a["aggregated_masked_object"]["bytes"]));
+        assert_eq!(
+            coordinator.sum().unwrap().to_bytes(),
+            hex(&a["aggregated_masked_object"]["bytes"])
+        );
         let mask = summer.sum().unwrap().clone();
         assert_eq!(mask.to_bytes(), hex(&a["aggregated_mask"]["bytes"]));
 
@@ -249,8 +298,14 @@ fn aggregation_and_unmasking() {
         }
         // Where the two differ, the reference's value is strictly farther from the exact one
         // (it rounds numerator and denominator separately before dividing).
-        let ref_f32: Vec<f32> = arr(&a["global_model_f32_bits"]).iter().map(|b| f32::from_bits(u32::from_str_radix(s(b), 16).unwrap())).collect();
-        let ref_f64: Vec<f64> = arr(&a["global_model_f64_bits"]).iter().map(|b| f64::from_bits(u64::from_str_radix(s(b), 16).unwrap())).collect();
+        let ref_f32: Vec<f32> = arr(&a["global_model_f32_bits"])
+            .iter()
+            .map(|b| f32::from_bits(u32::from_str_radix(s(b), 16).unwrap()))
+            .collect();
+        let ref_f64: Vec<f64> = arr(&a["global_model_f64_bits"])
+            .iter()
+            .map(|b| f64::from_bits(u64::from_str_radix(s(b), 16).unwrap()))
+            .collect();
         let mut differ = 0;
         for (i, e) in exact.iter().enumerate() {
             if f32s[i] != ref_f32[i] {
@@ -262,9 +317,16 @@ fn aggregation_and_unmasking() {
                 assert!(dist(f64s[i], e) < dist(ref_f64[i], e), "{i}");
             }
         }
-        assert!(differ <= exact.len(), "most conversions agree with the reference");
+        assert!(
+            differ <= exact.len(),
+            "most conversions agree with the reference"
+        );
         // Unmasking with a wrong mask is detected or gives a different model, never a panic.
-        let other = MaskSeed::from_bytes([9; 32]).derive_mask(len, &reference_group(vc), &reference_group(uc));
+        let other = MaskSeed::from_bytes([9; 32]).derive_mask(
+            len,
+            &reference_group(vc),
+            &reference_group(uc),
+        );
         if let Ok(m) = coordinator.unmask(&other) {
             assert_ne!(m.to_model().0, exact);
         }

@@ -269,7 +269,7 @@ impl MaskConfig {
 
     /// The minimal group order `2·B·E·M + 1` (the `Integer` order).
     pub fn minimal_order(self) -> BigUint {
-        (self.add_shift() * self.exp_shift() * self.max_nb_models() << 1u32) + 1u32
+        ((self.add_shift() * self.exp_shift() * self.max_nb_models()) << 1u32) + 1u32
     }
 
     /// The group order `q`, computed from the formula and memoised per configuration.
@@ -338,7 +338,10 @@ mod tests {
                 value: 3
             })
         );
-        assert_eq!(MaskConfig::from_bytes(&[1, 0]), Err(ConfigError::Truncated(2)));
+        assert_eq!(
+            MaskConfig::from_bytes(&[1, 0]),
+            Err(ConfigError::Truncated(2))
+        );
     }
 
     #[test]

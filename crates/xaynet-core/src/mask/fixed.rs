@@ -42,12 +42,14 @@ impl Dyadic {
         } else {
             (frac | (1 << 52), exp - 1075)
         };
-        Some(Self {
-            neg,
-            mant: mant as u128,
-            exp,
-        }
-        .normalized())
+        Some(
+            Self {
+                neg,
+                mant: mant as u128,
+                exp,
+            }
+            .normalized(),
+        )
     }
 
     pub fn from_f32(x: f32) -> Option<Self> {
@@ -63,12 +65,14 @@ impl Dyadic {
         } else {
             (frac | (1 << 23), exp - 150)
         };
-        Some(Self {
-            neg,
-            mant: mant as u128,
-            exp,
-        }
-        .normalized())
+        Some(
+            Self {
+                neg,
+                mant: mant as u128,
+                exp,
+            }
+            .normalized(),
+        )
     }
 
     pub fn from_i64(x: i64) -> Self {
@@ -334,8 +338,27 @@ mod tests {
     #[test]
     fn fixed_matches_big_on_edges() {
         let values = [
-            0.0, 1.0, -1.0, 1.5, -1.5, 1e-11, -1e-11, 0.999_999_999_99, -0.999_999_999_99, 5e-324,
-            -5e-324, 1e300, -1e300, 99.999, 100.0, -100.0, 0.3, -0.3, 123_456.789, 1e-20, -1e-21,
+            0.0,
+            1.0,
+            -1.0,
+            1.5,
+            -1.5,
+            1e-11,
+            -1e-11,
+            0.999_999_999_99,
+            -0.999_999_999_99,
+            5e-324,
+            -5e-324,
+            1e300,
+            -1e300,
+            99.999,
+            100.0,
+            -100.0,
+            0.3,
+            -0.3,
+            123_456.789,
+            1e-20,
+            -1e-21,
         ];
         for data in [DataType::F32, DataType::F64, DataType::I32, DataType::I64] {
             for bound in [BoundType::B0, BoundType::B2, BoundType::B4, BoundType::B6] {
@@ -365,7 +388,26 @@ mod tests {
             for s in [1.0, 0.5, 0.3, 1e-7, 3.0, 0.0] {
                 let sd = Dyadic::from_f64(s).unwrap();
                 let fast = F32Shift::new(fs, sd).unwrap();
-                for w in [0.0f32, -0.0, 1.0, -1.0, 1.5, -1.5, 1e-11, -1e-11, 0.1, -0.1, 1e-45, -1e-45, f32::MAX, f32::MIN, 0.999_999_9, 99.5, -123_456.7, 1e30] {
+                for w in [
+                    0.0f32,
+                    -0.0,
+                    1.0,
+                    -1.0,
+                    1.5,
+                    -1.5,
+                    1e-11,
+                    -1e-11,
+                    0.1,
+                    -0.1,
+                    1e-45,
+                    -1e-45,
+                    f32::MAX,
+                    f32::MIN,
+                    0.999_999_9,
+                    99.5,
+                    -123_456.7,
+                    1e30,
+                ] {
                     let general = fs.shift(Dyadic::from_f32(w).unwrap().mul(sd).unwrap());
                     assert_eq!(fast.shift(w), Some(general), "{w} {s} {c}");
                 }

@@ -144,9 +144,12 @@ impl Group {
     /// `(a − b) mod q` element-wise.
     pub(crate) fn sub(&self, a: &Elements, b: &Elements) -> Elements {
         match (&self.width, a, b) {
-            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => {
-                Elements::U64(a.iter().zip(b).map(|(&x, &y)| sub_mod_u64(x, y, *qm1)).collect())
-            }
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => Elements::U64(
+                a.iter()
+                    .zip(b)
+                    .map(|(&x, &y)| sub_mod_u64(x, y, *qm1))
+                    .collect(),
+            ),
             (Width::U128 { qm1 }, Elements::U128(a), Elements::U128(b)) => Elements::U128(
                 a.iter()
                     .zip(b)

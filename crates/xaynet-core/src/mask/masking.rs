@@ -1,7 +1,7 @@
 //! Masking a local model (SPEC §3.4), aggregating masked objects (§3.5) and unmasking the
 //! weighted average (§3.7).
 //!
-//! Bounded configurations run entirely in `u64`/`u128` (see [`super::fixed`]); `Bmax`
+//! Bounded configurations run entirely in `u64`/`u128` (module `fixed`); `Bmax`
 //! configurations and non-dyadic scalars take the exact big-integer path. Both produce the
 //! same numbers, which `tests/masking_props.rs` checks on random inputs.
 
@@ -15,7 +15,9 @@ use super::fixed::{shift_big, F32Shift, FixedShift};
 use super::group::{add_mod_u128, add_mod_u64, sub_mod_u64, Elements, Group, Width};
 use super::object::{MaskObject, MaskUnit, MaskVect};
 use super::seed::MaskSeed;
-use crate::model::{ratio_to_float, rational, round_ratio, ConversionError, FloatKind, Model, Scalar, Weights};
+use crate::model::{
+    ratio_to_float, rational, round_ratio, ConversionError, FloatKind, Model, Scalar, Weights,
+};
 
 /// Errors while masking.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -89,7 +91,12 @@ impl Masker {
     ///
     /// The scalar is clamped to the unit bound; each `scalar · w` is clamped to `[−B, B]`,
     /// shifted and scaled to an integer and added to its mask. Non-finite weights are errors.
-    pub fn mask(&self, seed: &MaskSeed, weights: Weights<'_>, scalar: &Scalar) -> Result<MaskObject, MaskError> {
+    pub fn mask(
+        &self,
+        seed: &MaskSeed,
+        weights: Weights<'_>,
+        scalar: &Scalar,
+    ) -> Result<MaskObject, MaskError> {
         let mask = seed.derive_mask(weights.len(), &self.vect, &self.unit);
         let scalar = scalar.clamped(&self.unit.config().add_shift());
         let MaskObject { vect, unit } = mask;
@@ -107,7 +114,12 @@ impl Masker {
 }
 
 /// `data[i] ← (data[i] + floor((clamp(s·w_i, −B, B) + B)·E)) mod q`.
-fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>, scalar: &Scalar) -> Result<(), MaskError> {
+fn add_shifted_weights(
+    group: &Group,
+    data: &mut Elements,
+    weights: Weights<'_>,
+    scalar: &Scalar,
+) -> Result<(), MaskError> {
     let fixed = FixedShift::new(group.config()).zip(scalar.dyadic());
     let f32_fast = fixed.and_then(|(fs, s)| F32Shift::new(fs, s));
     match (fixed, f32_fast, weights, &group.width, data) {
@@ -125,7 +137,9 @@ fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>,
             for (i, m) in v.iter_mut().enumerate() {
                 let t = match weights.dyadic(i)?.mul(s) {
                     Some(x) => fs.shift(x) as u64,
-                    None => big_shift(group, weights, i, scalar)?.to_u64().unwrap_or_default(),
+                    None => big_shift(group, weights, i, scalar)?
+                        .to_u64()
+                        .unwrap_or_default(),
                 };
                 *m = add_mod_u64(t, *m, qm1);
             }
@@ -136,7 +150,9 @@ fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>,
             for (i, m) in v.iter_mut().enumerate() {
                 let t = match weights.dyadic(i)?.mul(s) {
                     Some(x) => fs.shift(x),
-                    None => big_shift(group, weights, i, scalar)?.to_u128().unwrap_or_default(),
+                    None => big_shift(group, weights, i, scalar)?
+                        .to_u128()
+                        .unwrap_or_default(),
                 };
                 *m = add_mod_u128(t, *m, qm1);
             }
@@ -159,7 +175,12 @@ fn add_shifted_weights(group: &Group, data: &mut Elements, weights: Weights<'_>,
     }
 }
 
-fn big_shift(group: &Group, weights: Weights<'_>, i: usize, scalar: &Scalar) -> Result<BigUint, MaskError> {
+fn big_shift(
+    group: &Group,
+    weights: Weights<'_>,
+    i: usize,
+    scalar: &Scalar,
+) -> Result<BigUint, MaskError> {
     let b = BigRational::from_integer(BigInt::from(group.config().add_shift()));
     let e = BigInt::from(group.config().exp_shift());
     Ok(shift_big(&(weights.rational(i)? * scalar.value()), &b, &e))
@@ -168,8 +189,12 @@ fn big_shift(group: &Group, weights: Weights<'_>, i: usize, scalar: &Scalar) -> 
 /// Big integers below `group`'s order, in the group's representation.
 pub(crate) fn from_big_vec(group: &Group, v: Vec<BigUint>) -> Elements {
     match group.width {
-        Width::U64 { .. } => Elements::U64(v.iter().map(|x| x.to_u64().unwrap_or_default()).collect()),
-        Width::U128 { .. } => Elements::U128(v.iter().map(|x| x.to_u128().unwrap_or_default()).collect()),
+        Width::U64 { .. } => {
+            Elements::U64(v.iter().map(|x| x.to_u64().unwrap_or_default()).collect())
+        }
+        Width::U128 { .. } => {
+            Elements::U128(v.iter().map(|x| x.to_u128().unwrap_or_default()).collect())
+        }
         Width::Big => Elements::Big(v),
     }
 }
@@ -187,7 +212,11 @@ pub struct Aggregation {
 impl Aggregation {
     /// An empty aggregation for `configs` and models of `model_length` weights.
     pub fn new(configs: MaskConfigPair, model_length: usize) -> Self {
-        Self::with_groups(Group::new(configs.vect), Group::new(configs.unit), model_length)
+        Self::with_groups(
+            Group::new(configs.vect),
+            Group::new(configs.unit),
+            model_length,
+        )
     }
 
     /// An empty aggregation over explicit groups.
@@ -202,7 +231,12 @@ impl Aggregation {
     }
 
     /// An aggregation resumed from a stored sum and count (e.g. after a restart).
-    pub fn from_parts(configs: MaskConfigPair, model_length: usize, sum: MaskObject, nb_models: u64) -> Result<Self, AggregationError> {
+    pub fn from_parts(
+        configs: MaskConfigPair,
+        model_length: usize,
+        sum: MaskObject,
+        nb_models: u64,
+    ) -> Result<Self, AggregationError> {
         let mut agg = Self::new(configs, model_length);
         agg.validate_aggregation(&sum)?;
         agg.sum = Some(sum);
@@ -339,7 +373,9 @@ impl Aggregation {
             return Err(UnmaskError::NoModels);
         }
         if self.nb_models > self.max_models() {
-            return Err(UnmaskError::InvalidMask(AggregationError::TooManyModels(self.max_models())));
+            return Err(UnmaskError::InvalidMask(AggregationError::TooManyModels(
+                self.max_models(),
+            )));
         }
         // Same checks as for aggregation, except the count.
         let probe = Aggregation {
@@ -347,7 +383,9 @@ impl Aggregation {
             sum: None,
             ..self.clone_empty()
         };
-        probe.validate_aggregation(mask).map_err(UnmaskError::InvalidMask)
+        probe
+            .validate_aggregation(mask)
+            .map_err(UnmaskError::InvalidMask)
     }
 
     fn clone_empty(&self) -> Aggregation {
@@ -380,9 +418,16 @@ impl Aggregation {
 
         let vcfg = self.vect.config();
         let nbe = vcfg.add_shift() * vcfg.exp_shift() * n;
-        let numerators = match (&self.vect.width, sum.vect.data(), mask.vect.data(), nbe.to_i64()) {
+        let numerators = match (
+            &self.vect.width,
+            sum.vect.data(),
+            mask.vect.data(),
+            nbe.to_i64(),
+        ) {
             // q ≤ 2^63: X_i = ((A_i − K_i) mod q) − n·B·E fits an i64; one pass, no branches.
-            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(k), Some(nbe)) if *qm1 < (1 << 63) => {
+            (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(k), Some(nbe))
+                if *qm1 < (1 << 63) =>
+            {
                 Numerators::I64(
                     a.iter()
                         .zip(k)
@@ -478,7 +523,12 @@ impl UnmaskedModel {
     pub fn exact(&self, i: usize) -> BigRational {
         let x = self.numerator(i);
         let neg = x.sign() == Sign::Minus;
-        rational(neg, x.magnitude() * &self.factor_num, self.factor_den.clone()).unwrap_or_default()
+        rational(
+            neg,
+            x.magnitude() * &self.factor_num,
+            self.factor_den.clone(),
+        )
+        .unwrap_or_default()
     }
 
     /// The exact model (one reduced rational per weight), as served by the v1 `/model`.
@@ -491,7 +541,10 @@ impl UnmaskedModel {
         let slow = |i: usize| {
             ratio_to_float(&self.exact(i), FloatKind::F32)
                 .map(|v| v as f32)
-                .map_err(|_| ConversionError::OutOfRange { index: i, target: "f32" })
+                .map_err(|_| ConversionError::OutOfRange {
+                    index: i,
+                    target: "f32",
+                })
         };
         let c = round_ratio(false, &self.factor_num, &self.factor_den, FloatKind::F64).ok();
         match (&self.numerators, c) {
@@ -513,8 +566,12 @@ impl UnmaskedModel {
     pub fn to_f64(&self) -> Result<Vec<f64>, ConversionError> {
         (0..self.len())
             .map(|i| {
-                ratio_to_float(&self.exact(i), FloatKind::F64)
-                    .map_err(|_| ConversionError::OutOfRange { index: i, target: "f64" })
+                ratio_to_float(&self.exact(i), FloatKind::F64).map_err(|_| {
+                    ConversionError::OutOfRange {
+                        index: i,
+                        target: "f64",
+                    }
+                })
             })
             .collect()
     }

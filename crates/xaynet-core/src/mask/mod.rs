@@ -14,8 +14,10 @@ pub mod prng;
 pub mod reference;
 pub mod seed;
 
-pub use config::{BoundType, ConfigError, DataType, GroupType, MaskConfig, MaskConfigPair, ModelType};
+pub use config::{
+    BoundType, ConfigError, DataType, GroupType, MaskConfig, MaskConfigPair, ModelType,
+};
 pub use group::{Elements, Group};
-pub use masking::{AggregationError, Aggregation, MaskError, Masker, UnmaskError, UnmaskedModel};
+pub use masking::{Aggregation, AggregationError, MaskError, Masker, UnmaskError, UnmaskedModel};
 pub use object::{MaskObject, MaskObjectError, MaskUnit, MaskVect};
 pub use seed::{EncryptedMaskSeed, MaskSeed, ENCRYPTED_MASK_SEED_LEN};

@@ -64,7 +64,8 @@ impl MaskVect {
     /// A vector of `group`'s elements. Returns `None` if `data` is not of the group's width or
     /// has an element not below its order.
     pub fn new(group: &Group, data: Elements) -> Option<Self> {
-        (group.matches(&data) && group.all_below_order(&data)).then(|| Self::from_group(group, data))
+        (group.matches(&data) && group.all_below_order(&data))
+            .then(|| Self::from_group(group, data))
     }
 
     /// Wraps elements that are already known to be valid for `group`.
@@ -159,7 +160,8 @@ impl MaskObject {
 
     /// Serialised length in bytes.
     pub fn buffer_len(&self) -> usize {
-        self.vect.buffer_len_with(self.vect.config.bytes_per_number())
+        self.vect
+            .buffer_len_with(self.vect.config.bytes_per_number())
             + MASK_CONFIG_LEN
             + self.unit.config.bytes_per_number()
     }
@@ -189,7 +191,7 @@ impl MaskObject {
 
     /// Decodes an object from the start of `bytes`; returns it and the bytes it used.
     pub fn decode(bytes: &[u8]) -> Result<(Self, usize), MaskObjectError> {
-        Self::decode_with(bytes, |c| Group::new(c))
+        Self::decode_with(bytes, Group::new)
     }
 
     /// Like [`MaskObject::decode`] with a custom group per config (e.g. explicit orders).

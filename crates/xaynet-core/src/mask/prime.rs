@@ -259,7 +259,9 @@ mod tests {
         }
         // Lucas pseudoprimes (strong, Selfridge): composite, must be caught by the MR part.
         for n in [5459u64, 5777, 10877, 16109, 18971] {
-            assert!(!strong_lucas_probable_prime(&BigUint::from(n)) || !is_prime(&BigUint::from(n)));
+            assert!(
+                !strong_lucas_probable_prime(&BigUint::from(n)) || !is_prime(&BigUint::from(n))
+            );
         }
     }
 

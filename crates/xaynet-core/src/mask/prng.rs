@@ -210,20 +210,37 @@ mod tests {
 
     #[test]
     fn fixed_width_samplers_match_generic() {
-        for max in [1u128, 2, 7, 255, 256, 1000, 1 << 32, 20_000_000_000_021, (1 << 58) + 3] {
+        for max in [
+            1u128,
+            2,
+            7,
+            255,
+            256,
+            1000,
+            1 << 32,
+            20_000_000_000_021,
+            (1 << 58) + 3,
+        ] {
             let len = (128 - (max).leading_zeros() as usize).div_ceil(8);
             let mut generic = MaskRng::from_seed([1; 32]);
             let mut fast = MaskRng::from_seed([1; 32]);
             let mut wide = MaskRng::from_seed([1; 32]);
             let expect: Vec<u64> = (0..200)
-                .map(|_| generic.generate_big(&BigUint::from(max)).try_into().unwrap())
+                .map(|_| {
+                    generic
+                        .generate_big(&BigUint::from(max))
+                        .try_into()
+                        .unwrap()
+                })
                 .collect();
             let mut got = vec![0u64; 200];
             if len <= 8 {
                 fast.fill_u64(&mut got, len, (max - 1) as u64);
                 assert_eq!(got, expect, "max {max}");
             }
-            let wide_got: Vec<u64> = (0..200).map(|_| wide.generate_u128(len, max - 1) as u64).collect();
+            let wide_got: Vec<u64> = (0..200)
+                .map(|_| wide.generate_u128(len, max - 1) as u64)
+                .collect();
             assert_eq!(wide_got, expect, "max {max}");
             assert_eq!(generic.next_word(), wide.next_word());
         }

@@ -28,7 +28,11 @@ pub fn mask(
     let vect_mask: Vec<BigUint> = (0..weights.len()).map(|_| rng.generate_big(vq)).collect();
 
     let ub = BigRational::from_integer(BigInt::from(unit.add_shift()));
-    let s = if scalar.value() > &ub { ub.clone() } else { scalar.value().clone() };
+    let s = if scalar.value() > &ub {
+        ub.clone()
+    } else {
+        scalar.value().clone()
+    };
     let vb = BigRational::from_integer(BigInt::from(vect.add_shift()));
     let ve = BigInt::from(vect.exp_shift());
     let mut masked = Vec::with_capacity(weights.len());
@@ -40,14 +44,10 @@ pub fn mask(
     Ok((masked, (t1 + unit_mask) % uq))
 }
 
-/// `acc ← (acc + obj) mod q`, element by element.
-pub fn aggregate(acc: &mut [BigUint], obj: &[BigUint], q: &BigUint) {
-    for (a, b) in acc.iter_mut().zip(obj) {
-        *a += b;
-        if &*a >= q {
-            *a -= q;
-        }
-    }
+/// `(acc + obj) mod q` element by element, one new big integer per element, as the reference
+/// aggregated.
+pub fn aggregate(acc: &[BigUint], obj: &[BigUint], q: &BigUint) -> Vec<BigUint> {
+    acc.iter().zip(obj).map(|(a, b)| (a + b) % q).collect()
 }
 
 /// The weighted average from an aggregate and its mask, with rationals; `None` if the scalar

@@ -9,7 +9,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::group::Group;
 use super::object::{MaskObject, MaskUnit, MaskVect};
 use super::prng::MaskRng;
-use crate::crypto::{random_seed, CryptoError, EncryptKeyPair, PublicEncryptKey, SEALBYTES, SEED_LEN};
+use crate::crypto::{
+    random_seed, CryptoError, EncryptKeyPair, PublicEncryptKey, SEALBYTES, SEED_LEN,
+};
 
 /// Length of an encrypted mask seed (sealed box of 32 bytes).
 pub const ENCRYPTED_MASK_SEED_LEN: usize = SEED_LEN + SEALBYTES;
@@ -58,7 +60,11 @@ impl MaskSeed {
     }
 
     /// Seals the seed to a summer's ephemeral key.
-    pub fn encrypt(&self, pk: &PublicEncryptKey, rng: &mut impl CryptoRngCore) -> EncryptedMaskSeed {
+    pub fn encrypt(
+        &self,
+        pk: &PublicEncryptKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> EncryptedMaskSeed {
         let sealed = pk.seal(&self.0, rng);
         let mut out = [0u8; ENCRYPTED_MASK_SEED_LEN];
         if sealed.len() == ENCRYPTED_MASK_SEED_LEN {
@@ -74,7 +80,11 @@ pub struct EncryptedMaskSeed(pub [u8; ENCRYPTED_MASK_SEED_LEN]);
 
 impl fmt::Debug for EncryptedMaskSeed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EncryptedMaskSeed({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "EncryptedMaskSeed({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 

@@ -48,7 +48,11 @@ pub enum ChunkError {
 
 /// Cuts `payload` into chunks if it does not fit one message of `max_message_size` sealed
 /// bytes; `None` if it fits (or if `max_message_size` is `None` or 0, meaning "unlimited").
-pub fn split(payload: &[u8], max_message_size: Option<usize>, message_id: u16) -> Result<Option<Vec<Chunk>>, ChunkError> {
+pub fn split(
+    payload: &[u8],
+    max_message_size: Option<usize>,
+    message_id: u16,
+) -> Result<Option<Vec<Chunk>>, ChunkError> {
     let max = match max_message_size {
         None | Some(0) => return Ok(None),
         Some(m) => m,
@@ -81,7 +85,12 @@ pub fn split(payload: &[u8], max_message_size: Option<usize>, message_id: u16) -
 
 /// Signs `message`, split into chunks if needed; returns the signed messages to seal and send
 /// in order. `message_id` is the random identifier for the chunks (unused if no split).
-pub fn encode(message: &Message, secret: &SecretSigningKey, max_message_size: Option<usize>, message_id: u16) -> Result<Vec<Vec<u8>>, ChunkError> {
+pub fn encode(
+    message: &Message,
+    secret: &SecretSigningKey,
+    max_message_size: Option<usize>,
+    message_id: u16,
+) -> Result<Vec<Vec<u8>>, ChunkError> {
     let payload = message.payload.to_bytes();
     match split(&payload, max_message_size, message_id)? {
         None => Ok(vec![message.to_signed_bytes(secret)]),

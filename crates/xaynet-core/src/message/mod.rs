@@ -19,7 +19,9 @@
 mod chunking;
 mod payload;
 
-pub use chunking::{encode, split, ChunkError, Reassembler, CHUNK_HEADER_LEN, MIN_MAX_MESSAGE_SIZE};
+pub use chunking::{
+    encode, split, ChunkError, Reassembler, CHUNK_HEADER_LEN, MIN_MAX_MESSAGE_SIZE,
+};
 pub use payload::{
     decode_seed_dict, write_seed_dict, Chunk, LocalSeedDict, Payload, Sum, Sum2, Update,
     SEED_DICT_ENTRY_LEN,

@@ -139,7 +139,9 @@ impl Payload {
         match self {
             Payload::Sum(_) => 96,
             Payload::Update(u) => {
-                128 + u.masked_model.buffer_len() + 4 + SEED_DICT_ENTRY_LEN * u.local_seed_dict.len()
+                128 + u.masked_model.buffer_len()
+                    + 4
+                    + SEED_DICT_ENTRY_LEN * u.local_seed_dict.len()
             }
             Payload::Sum2(s) => 64 + s.model_mask.buffer_len(),
             Payload::Chunk(c) => super::CHUNK_HEADER_LEN + c.data.len(),
@@ -212,7 +214,8 @@ pub fn decode_seed_dict(bytes: &[u8]) -> Result<LocalSeedDict, DecodeError> {
     for entry in bytes[4..len].chunks_exact(SEED_DICT_ENTRY_LEN) {
         let (pk, seed) = entry.split_at(32);
         let pk = PublicSigningKey::from_slice(pk).map_err(|_| DecodeError::SeedDict("key"))?;
-        let seed = EncryptedMaskSeed::from_slice(seed).map_err(|_| DecodeError::SeedDict("seed"))?;
+        let seed =
+            EncryptedMaskSeed::from_slice(seed).map_err(|_| DecodeError::SeedDict("seed"))?;
         if dict.insert(pk, seed).is_some() {
             return Err(DecodeError::SeedDict("duplicate sum participant key"));
         }

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Shared helpers for the test-vector tests: loading `testvectors/*.json` and decoding hex,
 //! decimal big integers, rationals and mask configs.
 #![allow(dead_code)]
