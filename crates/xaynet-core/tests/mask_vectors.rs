@@ -226,6 +226,19 @@ fn mask_record(rec: &Value) -> MaskObject {
     assert_eq!(obj.vect.data().to_big_vec(), masked);
     assert_eq!(obj.unit.data().get_big(0), big(&rec["masked_unit"]));
     assert_eq!(obj.to_bytes(), hex(&rec["masked_object_bytes"]));
+    // The intermediate values: masked − mask = the shifted weights and the shifted scalar.
+    let q = reference_group(vc).order().clone();
+    let uq = reference_group(uc).order().clone();
+    let unshift = |m: &BigUint, r: &BigUint, q: &BigUint| (m + q - r) % q;
+    let vmask: Vec<BigUint> = arr(&rec["vect_mask"]).iter().map(big).collect();
+    let shifted: Vec<BigUint> = arr(&rec["shifted_weights"]).iter().map(big).collect();
+    for ((m, r), t) in masked.iter().zip(&vmask).zip(&shifted) {
+        assert_eq!(&unshift(m, r, &q), t);
+    }
+    assert_eq!(
+        unshift(&big(&rec["masked_unit"]), &big(&rec["unit_mask"]), &uq),
+        big(&rec["shifted_scalar"])
+    );
     obj
 }
 
@@ -285,6 +298,24 @@ fn aggregation_and_unmasking() {
         let mask = summer.sum().unwrap().clone();
         assert_eq!(mask.to_bytes(), hex(&a["aggregated_mask"]["bytes"]));
 
+        let q = reference_group(vc).order().clone();
+        let unmasked: Vec<BigUint> = coordinator
+            .sum()
+            .unwrap()
+            .vect
+            .data()
+            .to_big_vec()
+            .iter()
+            .zip(mask.vect.data().to_big_vec())
+            .map(|(a, k)| (a + &q - k) % &q)
+            .collect();
+        assert_eq!(
+            unmasked,
+            arr(&a["unmasked_vect_integers"])
+                .iter()
+                .map(big)
+                .collect::<Vec<_>>()
+        );
         let global = coordinator.unmask(&mask).unwrap();
         let exact: Vec<BigRational> = arr(&a["global_model_exact"]).iter().map(rat).collect();
         assert_eq!(global.to_model().0, exact);
