@@ -10,15 +10,16 @@
 //! bound its allocations by the input: a length prefix is checked against the bytes that are
 //! actually there before anything is reserved.
 
+use std::collections::BTreeMap;
+
 use num_bigint::{BigInt, BigUint, Sign};
 use num_rational::BigRational;
 use num_traits::Zero;
 
-use crate::crypto::{PublicEncryptKey, PublicSigningKey};
+use crate::crypto::PublicEncryptKey;
 use crate::eligibility::RoundSeed;
 use crate::mask::{
-    BoundType, DataType, EncryptedMaskSeed, GroupType, MaskConfig, MaskConfigPair, ModelType,
-    ENCRYPTED_MASK_SEED_LEN,
+    BoundType, DataType, GroupType, MaskConfig, MaskConfigPair, ModelType, ENCRYPTED_MASK_SEED_LEN,
 };
 use crate::model::Model;
 use crate::params::{RoundParameters, SumDict, UpdateSeedDict};
@@ -194,58 +195,58 @@ impl RoundParameters {
     }
 }
 
-/// The body of `GET /sums`.
-pub fn sum_dict_to_bincode(dict: &SumDict) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + dict.len() * 80);
-    out.extend_from_slice(&(dict.len() as u64).to_le_bytes());
-    for (k, v) in dict {
-        put_bytes(&mut out, k.as_bytes());
-        put_bytes(&mut out, v.as_bytes());
+fn map_to_bincode<K: AsRef<[u8]>, V: AsRef<[u8]>>(map: &BTreeMap<K, V>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + map.len() * 128);
+    out.extend_from_slice(&(map.len() as u64).to_le_bytes());
+    for (k, v) in map {
+        put_bytes(&mut out, k.as_ref());
+        put_bytes(&mut out, v.as_ref());
     }
     out
+}
+
+/// Decodes a map of fixed-size byte strings: `K` bytes keys, `V` bytes values, any order.
+fn map_from_bincode<
+    const K: usize,
+    const V: usize,
+    Key: Ord + From<[u8; K]>,
+    Value: From<[u8; V]>,
+>(
+    bytes: &[u8],
+    what: &'static str,
+) -> Result<BTreeMap<Key, Value>, BincodeError> {
+    let mut r = Reader { bytes };
+    let n = r.count(what, 16 + K + V)?;
+    let mut map = BTreeMap::new();
+    for _ in 0..n {
+        let k = Key::from(r.fixed_bytes::<K>("key")?);
+        let v = Value::from(r.fixed_bytes::<V>("value")?);
+        if map.insert(k, v).is_some() {
+            return Err(BincodeError::DuplicateKey(what));
+        }
+    }
+    r.finish()?;
+    Ok(map)
+}
+
+/// The body of `GET /sums`.
+pub fn sum_dict_to_bincode(dict: &SumDict) -> Vec<u8> {
+    map_to_bincode(dict)
 }
 
 /// Decodes the body of `GET /sums` (entries in any order).
 pub fn sum_dict_from_bincode(bytes: &[u8]) -> Result<SumDict, BincodeError> {
-    let mut r = Reader { bytes };
-    let n = r.count("sum dict", 80)?;
-    let mut dict = SumDict::new();
-    for _ in 0..n {
-        let k = PublicSigningKey::from(r.fixed_bytes::<32>("sum participant key")?);
-        let v = PublicEncryptKey::from(r.fixed_bytes::<32>("ephemeral key")?);
-        if dict.insert(k, v).is_some() {
-            return Err(BincodeError::DuplicateKey("sum dict"));
-        }
-    }
-    r.finish()?;
-    Ok(dict)
+    map_from_bincode::<32, 32, _, _>(bytes, "sum dict")
 }
 
 /// The body of `GET /seeds?pk=`.
 pub fn update_seed_dict_to_bincode(dict: &UpdateSeedDict) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + dict.len() * 128);
-    out.extend_from_slice(&(dict.len() as u64).to_le_bytes());
-    for (k, v) in dict {
-        put_bytes(&mut out, k.as_bytes());
-        put_bytes(&mut out, v.as_bytes());
-    }
-    out
+    map_to_bincode(dict)
 }
 
 /// Decodes the body of `GET /seeds?pk=` (entries in any order).
 pub fn update_seed_dict_from_bincode(bytes: &[u8]) -> Result<UpdateSeedDict, BincodeError> {
-    let mut r = Reader { bytes };
-    let n = r.count("update seed dict", 128)?;
-    let mut dict = UpdateSeedDict::new();
-    for _ in 0..n {
-        let k = PublicSigningKey::from(r.fixed_bytes::<32>("update participant key")?);
-        let v = EncryptedMaskSeed(r.fixed_bytes::<ENCRYPTED_MASK_SEED_LEN>("encrypted mask seed")?);
-        if dict.insert(k, v).is_some() {
-            return Err(BincodeError::DuplicateKey("update seed dict"));
-        }
-    }
-    r.finish()?;
-    Ok(dict)
+    map_from_bincode::<32, ENCRYPTED_MASK_SEED_LEN, _, _>(bytes, "update seed dict")
 }
 
 fn put_bigint(out: &mut Vec<u8>, x: &BigInt) {

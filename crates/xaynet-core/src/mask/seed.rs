@@ -88,6 +88,18 @@ impl fmt::Debug for EncryptedMaskSeed {
     }
 }
 
+impl From<[u8; ENCRYPTED_MASK_SEED_LEN]> for EncryptedMaskSeed {
+    fn from(bytes: [u8; ENCRYPTED_MASK_SEED_LEN]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl AsRef<[u8]> for EncryptedMaskSeed {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 impl EncryptedMaskSeed {
     /// Decodes exactly 80 bytes.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, CryptoError> {
