@@ -1,0 +1,7 @@
+//! # xaynet-server
+//!
+//! The Xaynet coordinator. Start reading at [`engine`], the sans-IO PET state machine; the
+//! rest is the IO around it: the message pipeline, the storage back ends, the HTTP API and
+//! the settings.
+
+pub mod engine;
