@@ -5,3 +5,4 @@
 //! the settings.
 
 pub mod engine;
+pub mod store;
