@@ -100,6 +100,11 @@ proptest! {
             Ok(global) => {
                 // The fast float conversion agrees with the exact one.
                 prop_assert_eq!(global.to_f32(), global.to_model().to_f32());
+                // The compact encoding round-trips; truncations are refused.
+                let enc = global.encode();
+                let decoded = xaynet_core::mask::UnmaskedModel::decode(&enc);
+                prop_assert_eq!(decoded.as_ref(), Some(&global));
+                prop_assert!(xaynet_core::mask::UnmaskedModel::decode(&enc[..enc.len() - 1]).is_none());
                 prop_assert_eq!(Some(global.to_model().0), expect);
             }
             Err(UnmaskError::ZeroScalarSum) => prop_assert!(expect.is_none()),
@@ -130,6 +135,7 @@ proptest! {
 
     #[test]
     fn rest_decoders_survive(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = xaynet_core::mask::UnmaskedModel::decode(&bytes);
         let _ = RoundParameters::from_bincode(&bytes);
         let _ = sum_dict_from_bincode(&bytes);
         let _ = update_seed_dict_from_bincode(&bytes);

@@ -4,5 +4,11 @@
 //! rest is the IO around it: the message pipeline, the storage back ends, the HTTP API and
 //! the settings.
 
+mod api;
 pub mod engine;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod service;
+pub mod settings;
 pub mod store;

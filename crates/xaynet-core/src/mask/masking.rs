@@ -497,6 +497,95 @@ pub struct UnmaskedModel {
 }
 
 impl UnmaskedModel {
+    /// A compact exact encoding (for persisting a global model):
+    /// `kind u8 ‖ count u64 LE ‖ numerators ‖ factor_num ‖ factor_den`, where numerators are
+    /// `i64` LE (kind 0), `i128` LE (kind 1) or length-prefixed signed big-endian bytes
+    /// (kind 2), and the factors are length-prefixed big-endian magnitudes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let put_big = |out: &mut Vec<u8>, b: &[u8]| {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        };
+        match &self.numerators {
+            Numerators::I64(v) => {
+                out.push(0);
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                out.reserve(v.len() * 8);
+                for x in v {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Numerators::Small(v) => {
+                out.push(1);
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                for x in v {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Numerators::Big(v) => {
+                out.push(2);
+                out.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                for x in v {
+                    put_big(&mut out, &x.to_signed_bytes_be());
+                }
+            }
+        }
+        put_big(&mut out, &self.factor_num.to_bytes_be());
+        put_big(&mut out, &self.factor_den.to_bytes_be());
+        out
+    }
+
+    /// Decodes [`UnmaskedModel::encode`]'s output; `None` if it is malformed.
+    pub fn decode(bytes: &[u8]) -> Option<UnmaskedModel> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Option<&[u8]> {
+            if rest.len() < n {
+                return None;
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Some(head)
+        };
+        let kind = take(1)?[0];
+        let count = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+        let numerators = match kind {
+            0 => Numerators::I64(
+                take(count.checked_mul(8)?)?
+                    .chunks_exact(8)
+                    .map(|c| i64::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            ),
+            1 => Numerators::Small(
+                take(count.checked_mul(16)?)?
+                    .chunks_exact(16)
+                    .map(|c| i128::from_le_bytes(c.try_into().unwrap_or_default()))
+                    .collect(),
+            ),
+            2 => {
+                let mut v = Vec::new();
+                for _ in 0..count {
+                    let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+                    v.push(BigInt::from_signed_bytes_be(take(n)?));
+                }
+                Numerators::Big(v)
+            }
+            _ => return None,
+        };
+        let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+        let factor_num = BigUint::from_bytes_be(take(n)?);
+        let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+        let factor_den = BigUint::from_bytes_be(take(n)?);
+        if factor_den.is_zero() || !rest.is_empty() {
+            return None;
+        }
+        Some(UnmaskedModel {
+            numerators,
+            factor_num,
+            factor_den,
+        })
+    }
+
     /// Number of weights.
     pub fn len(&self) -> usize {
         match &self.numerators {

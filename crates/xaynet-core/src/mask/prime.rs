@@ -20,7 +20,7 @@ const fn small_primes() -> [u32; 168] {
         let mut d = 2;
         let mut prime = true;
         while d * d <= n {
-            if n % d == 0 {
+            if n.is_multiple_of(d) {
                 prime = false;
                 break;
             }
@@ -106,7 +106,7 @@ fn jacobi_small(mut a: u64, mut n: u64) -> i32 {
     let mut result = 1;
     a %= n;
     while a != 0 {
-        while a % 2 == 0 {
+        while a.is_multiple_of(2) {
             a /= 2;
             if n % 8 == 3 || n % 8 == 5 {
                 result = -result;
@@ -133,7 +133,7 @@ fn jacobi(d: i64, n: &BigUint) -> i32 {
     if d < 0 && n_mod8 % 4 == 3 {
         sign = -sign; // (−1/n)
     }
-    while a % 2 == 0 && a != 0 {
+    while a.is_multiple_of(2) && a != 0 {
         a /= 2;
         if n_mod8 == 3 || n_mod8 == 5 {
             sign = -sign; // (2/n)
@@ -228,7 +228,10 @@ mod tests {
     use super::*;
 
     fn naive(n: u64) -> bool {
-        n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+        n >= 2
+            && (2..)
+                .take_while(|d| d * d <= n)
+                .all(|d| !n.is_multiple_of(d))
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub fn decode_seed_dict(bytes: &[u8]) -> Result<LocalSeedDict, DecodeError> {
     let mut len = [0u8; 4];
     len.copy_from_slice(&bytes[..4]);
     let len = u32::from_be_bytes(len) as usize;
-    if len < 4 || (len - 4) % SEED_DICT_ENTRY_LEN != 0 {
+    if len < 4 || !(len - 4).is_multiple_of(SEED_DICT_ENTRY_LEN) {
         return Err(DecodeError::SeedDict("length is not 4 + a multiple of 112"));
     }
     if len > bytes.len() {

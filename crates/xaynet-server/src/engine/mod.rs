@@ -529,7 +529,11 @@ impl Engine {
     }
 
     /// Handles one validated request made for the round key `round_pk`.
-    pub fn handle(&mut self, round_pk: &PublicEncryptKey, request: Request) -> (Verdict, Vec<Change>) {
+    pub fn handle(
+        &mut self,
+        round_pk: &PublicEncryptKey,
+        request: Request,
+    ) -> (Verdict, Vec<Change>) {
         let phase = self.round.phase;
         let (verdict, changes) = self.decide(round_pk, request);
         self.count(&verdict, phase);
@@ -567,7 +571,9 @@ impl Engine {
                     return reject(RejectReason::Duplicate);
                 }
                 if local_seed_dict.len() != self.sum_dict.len()
-                    || !local_seed_dict.keys().all(|k| self.sum_dict.contains_key(k))
+                    || !local_seed_dict
+                        .keys()
+                        .all(|k| self.sum_dict.contains_key(k))
                 {
                     return reject(RejectReason::SeedDictMismatch);
                 }
@@ -604,7 +610,10 @@ impl Engine {
                 }
                 let digest = sha256(&model_mask.to_bytes());
                 let mask = Arc::new(model_mask);
-                let entry = self.votes.entry(digest).or_insert_with(|| (0, mask.clone()));
+                let entry = self
+                    .votes
+                    .entry(digest)
+                    .or_insert_with(|| (0, mask.clone()));
                 entry.0 += 1;
                 self.voters.insert(pk);
                 (Verdict::Accepted, vec![Change::Vote { pk, digest, mask }])
@@ -673,7 +682,7 @@ impl Engine {
 
     fn unmask(&mut self, now_ms: u64, rng: &mut impl CryptoRngCore) -> Vec<Change> {
         let mut ranked: Vec<&(u64, Arc<MaskObject>)> = self.votes.values().collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0));
+        ranked.sort_by_key(|e| std::cmp::Reverse(e.0));
         let best = match ranked.as_slice() {
             [] => return self.fail("no mask was submitted".into(), now_ms, rng),
             [first, second, ..] if first.0 == second.0 => {

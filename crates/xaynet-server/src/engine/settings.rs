@@ -90,31 +90,80 @@ impl PetSettings {
         }
         let either = s + u - s * u;
         if !(either > 0.0 && either <= 1.0) {
-            return Err(err("pet.update.prob", "sum + update − sum·update must be in (0, 1]"));
+            return Err(err(
+                "pet.update.prob",
+                "sum + update − sum·update must be in (0, 1]",
+            ));
         }
         let phases: [(&PhaseSettings, [&'static str; 4], u64); 3] = [
-            (&self.sum, ["pet.sum.count.min", "pet.sum.count.max", "pet.sum.time.min", "pet.sum.time.max"], 1),
-            (&self.update, ["pet.update.count.min", "pet.update.count.max", "pet.update.time.min", "pet.update.time.max"], 3),
-            (&self.sum2, ["pet.sum2.count.min", "pet.sum2.count.max", "pet.sum2.time.min", "pet.sum2.time.max"], 1),
+            (
+                &self.sum,
+                [
+                    "pet.sum.count.min",
+                    "pet.sum.count.max",
+                    "pet.sum.time.min",
+                    "pet.sum.time.max",
+                ],
+                1,
+            ),
+            (
+                &self.update,
+                [
+                    "pet.update.count.min",
+                    "pet.update.count.max",
+                    "pet.update.time.min",
+                    "pet.update.time.max",
+                ],
+                3,
+            ),
+            (
+                &self.sum2,
+                [
+                    "pet.sum2.count.min",
+                    "pet.sum2.count.max",
+                    "pet.sum2.time.min",
+                    "pet.sum2.time.max",
+                ],
+                1,
+            ),
         ];
         for (p, keys, least) in phases {
             if p.min_count < least {
-                return Err(err(keys[0], format!("must be at least {least}, is {}", p.min_count)));
+                return Err(err(
+                    keys[0],
+                    format!("must be at least {least}, is {}", p.min_count),
+                ));
             }
             if p.min_count > p.max_count {
-                return Err(err(keys[1], format!("must be at least count.min ({}), is {}", p.min_count, p.max_count)));
+                return Err(err(
+                    keys[1],
+                    format!(
+                        "must be at least count.min ({}), is {}",
+                        p.min_count, p.max_count
+                    ),
+                ));
             }
             if p.min_time_ms > p.max_time_ms {
                 return Err(err(keys[3], "must be at least time.min"));
             }
         }
         if self.sum2.min_count > self.sum.max_count {
-            return Err(err("pet.sum2.count.min", "must not exceed pet.sum.count.max"));
+            return Err(err(
+                "pet.sum2.count.min",
+                "must not exceed pet.sum.count.max",
+            ));
         }
         if self.sum2.max_count > self.sum.max_count {
-            return Err(err("pet.sum2.count.max", "must not exceed pet.sum.count.max"));
+            return Err(err(
+                "pet.sum2.count.max",
+                "must not exceed pet.sum.count.max",
+            ));
         }
-        let most = self.mask.vect.max_nb_models().min(self.mask.unit.max_nb_models());
+        let most = self
+            .mask
+            .vect
+            .max_nb_models()
+            .min(self.mask.unit.max_nb_models());
         if self.update.max_count > most {
             return Err(err(
                 "pet.update.count.max",
@@ -125,7 +174,10 @@ impl PetSettings {
             return Err(err("model.length", "must be at least 1"));
         }
         if self.model_length > u32::MAX as usize {
-            return Err(err("model.length", "must fit in 32 bits (the wire format's count)"));
+            return Err(err(
+                "model.length",
+                "must fit in 32 bits (the wire format's count)",
+            ));
         }
         Ok(())
     }

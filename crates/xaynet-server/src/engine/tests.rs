@@ -99,19 +99,35 @@ fn through_update(models: &[[f32; 4]], summers: &[Summer]) -> (Engine, ChaCha20R
         assert_eq!(e.handle(&pk, sum_request(s)).0, Verdict::Accepted);
     }
     assert!(e.tick(50, &mut rng).is_empty(), "min time not over");
-    assert!(matches!(e.tick(100, &mut rng).as_slice(), [Change::Phase { phase: Phase::Update, .. }]));
+    assert!(matches!(
+        e.tick(100, &mut rng).as_slice(),
+        [Change::Phase {
+            phase: Phase::Update,
+            ..
+        }]
+    ));
     for (i, m) in models.iter().enumerate() {
         let req = update_request(&e, i as u8 + 1, m);
         assert_eq!(e.handle(&pk, req).0, Verdict::Accepted);
     }
     assert!(e.take_aggregate_dirty());
-    assert!(matches!(e.tick(200, &mut rng).as_slice(), [Change::Phase { phase: Phase::Sum2, .. }]));
+    assert!(matches!(
+        e.tick(200, &mut rng).as_slice(),
+        [Change::Phase {
+            phase: Phase::Sum2,
+            ..
+        }]
+    ));
     (e, rng)
 }
 
 #[test]
 fn full_round_produces_the_average() {
-    let models = [[0.1, 0.2, 0.3, 0.4], [0.3, 0.2, 0.1, 0.0], [0.5, 0.5, 0.5, -0.5]];
+    let models = [
+        [0.1, 0.2, 0.3, 0.4],
+        [0.3, 0.2, 0.1, 0.0],
+        [0.5, 0.5, 0.5, -0.5],
+    ];
     let summers = summers(2);
     let (mut e, mut rng) = through_update(&models, &summers);
     let pk = e.round().keys.public;
@@ -127,7 +143,11 @@ fn full_round_produces_the_average() {
     let avg = g.model.to_f32().unwrap();
     for i in 0..4 {
         let expect = models.iter().map(|m| m[i]).sum::<f32>() / 3.0;
-        assert!((avg[i] - expect).abs() < 1e-6, "{i}: {} vs {expect}", avg[i]);
+        assert!(
+            (avg[i] - expect).abs() < 1e-6,
+            "{i}: {} vs {expect}",
+            avg[i]
+        );
     }
     assert!(matches!(changes.last(), Some(Change::NewRound(r)) if r.round_id == 2));
     assert_eq!(e.phase(), Phase::Sum);
@@ -146,11 +166,17 @@ fn too_few_updaters_fail_the_round_and_a_new_one_starts() {
     assert_eq!(e.handle(&pk, req).0, Verdict::Accepted);
     assert!(e.tick(1099, &mut rng).is_empty());
     let changes = e.tick(1100, &mut rng);
-    assert!(matches!(changes.first(), Some(Change::RoundFailed { round_id: 1, .. })));
+    assert!(matches!(
+        changes.first(),
+        Some(Change::RoundFailed { round_id: 1, .. })
+    ));
     assert!(matches!(changes.last(), Some(Change::NewRound(r)) if r.round_id == 2));
     assert!(e.last_failure().unwrap().contains("update phase timed out"));
     // The old round's key is now rejected.
-    assert_eq!(e.handle(&pk, sum_request(&s[0])).0, Verdict::Rejected(RejectReason::WrongRound));
+    assert_eq!(
+        e.handle(&pk, sum_request(&s[0])).0,
+        Verdict::Rejected(RejectReason::WrongRound)
+    );
 }
 
 #[test]
@@ -162,7 +188,10 @@ fn duplicates_wrong_phase_and_limits() {
     let pk = e.round().keys.public;
     let s = summers(3);
     assert_eq!(e.handle(&pk, sum_request(&s[0])).0, Verdict::Accepted);
-    assert_eq!(e.handle(&pk, sum_request(&s[0])).0, Verdict::Rejected(RejectReason::Duplicate));
+    assert_eq!(
+        e.handle(&pk, sum_request(&s[0])).0,
+        Verdict::Rejected(RejectReason::Duplicate)
+    );
     assert_eq!(e.handle(&pk, sum_request(&s[1])).0, Verdict::Accepted);
     assert_eq!(e.handle(&pk, sum_request(&s[2])).0, Verdict::Discarded);
     let c = e.counts(Phase::Sum);
@@ -170,27 +199,50 @@ fn duplicates_wrong_phase_and_limits() {
     let sum2 = Request::Sum2 {
         pk: s[0].keys.public,
         model_mask: Masker::new(MaskConfigPair::default())
-            .mask(&MaskSeed::from_bytes([0; 32]), Weights::F32(&[0.0; 4]), &Scalar::unit())
+            .mask(
+                &MaskSeed::from_bytes([0; 32]),
+                Weights::F32(&[0.0; 4]),
+                &Scalar::unit(),
+            )
             .unwrap(),
     };
-    assert_eq!(e.handle(&pk, sum2).0, Verdict::Rejected(RejectReason::WrongPhase("sum2")));
+    assert_eq!(
+        e.handle(&pk, sum2).0,
+        Verdict::Rejected(RejectReason::WrongPhase("sum2"))
+    );
     e.tick(100, &mut rng);
     // An update whose seed dict misses a summer.
     let mut req = update_request(&e, 1, &[0.0; 4]);
-    if let Request::Update { local_seed_dict, .. } = &mut req {
+    if let Request::Update {
+        local_seed_dict, ..
+    } = &mut req
+    {
         let first = *local_seed_dict.keys().next().unwrap();
         local_seed_dict.remove(&first);
     }
-    assert_eq!(e.handle(&pk, req).0, Verdict::Rejected(RejectReason::SeedDictMismatch));
+    assert_eq!(
+        e.handle(&pk, req).0,
+        Verdict::Rejected(RejectReason::SeedDictMismatch)
+    );
     // A masked model of the wrong length.
     let mut req = update_request(&e, 2, &[0.0; 4]);
     if let Request::Update { masked_model, .. } = &mut req {
         *masked_model = Masker::new(MaskConfigPair::default())
-            .mask(&MaskSeed::from_bytes([0; 32]), Weights::F32(&[0.0; 3]), &Scalar::unit())
+            .mask(
+                &MaskSeed::from_bytes([0; 32]),
+                Weights::F32(&[0.0; 3]),
+                &Scalar::unit(),
+            )
             .unwrap();
     }
-    assert!(matches!(e.handle(&pk, req).0, Verdict::Rejected(RejectReason::InvalidMaskObject(_))));
-    assert!(!e.take_aggregate_dirty(), "rejected updates leave the aggregate alone");
+    assert!(matches!(
+        e.handle(&pk, req).0,
+        Verdict::Rejected(RejectReason::InvalidMaskObject(_))
+    ));
+    assert!(
+        !e.take_aggregate_dirty(),
+        "rejected updates leave the aggregate alone"
+    );
 }
 
 #[test]
@@ -222,7 +274,10 @@ fn snapshot_of(e: &Engine) -> Snapshot {
         sum_dict: e.sum_dict.clone(),
         seed_dict: e.seed_dict.clone(),
         updaters: e.updaters.clone(),
-        aggregate: e.aggregation().sum().map(|s| (s.clone(), e.aggregation().nb_models())),
+        aggregate: e
+            .aggregation()
+            .sum()
+            .map(|s| (s.clone(), e.aggregation().nb_models())),
         votes: HashMap::new(),
         masks: HashMap::new(),
     }
@@ -230,7 +285,11 @@ fn snapshot_of(e: &Engine) -> Snapshot {
 
 #[test]
 fn restore_mid_round_continues_or_fails_after_the_deadline() {
-    let models = [[0.1, 0.2, 0.3, 0.4], [0.3, 0.2, 0.1, 0.0], [0.5, 0.5, 0.5, -0.5]];
+    let models = [
+        [0.1, 0.2, 0.3, 0.4],
+        [0.3, 0.2, 0.1, 0.0],
+        [0.5, 0.5, 0.5, -0.5],
+    ];
     let s = summers(1);
     let (e, _) = through_update(&models, &s);
     let snap = snapshot_of(&e);
@@ -247,7 +306,10 @@ fn restore_mid_round_continues_or_fails_after_the_deadline() {
     assert!(matches!(changes.first(), Some(Change::GlobalModel(_))));
     // After the deadline: the round fails and a new one starts.
     let (late, changes) = Engine::restore(settings(), snap.clone(), 5000, &mut rng);
-    assert!(matches!(changes.first(), Some(Change::RoundFailed { round_id: 1, .. })));
+    assert!(matches!(
+        changes.first(),
+        Some(Change::RoundFailed { round_id: 1, .. })
+    ));
     assert_eq!(late.round().round_id, 2);
     // Changed settings abandon the round.
     let mut other = settings();

@@ -66,101 +66,246 @@ pub async fn run<S: Store>(store: &S) -> Result<(), String> {
     store.ping().await.map_err(err)?;
     let loaded = store.load().await.map_err(err)?;
     ensure!(loaded.snapshot.is_none(), "a new store holds no round");
-    ensure!(loaded.latest_model_id.is_none(), "a new store holds no model");
-    expect_check(store, vec![Op::AddSummer { pk: pk(1), ephm_pk: epk(1) }], CheckError::NoRound).await?;
+    ensure!(
+        loaded.latest_model_id.is_none(),
+        "a new store holds no model"
+    );
+    expect_check(
+        store,
+        vec![Op::AddSummer {
+            pk: pk(1),
+            ephm_pk: epk(1),
+        }],
+        CheckError::NoRound,
+    )
+    .await?;
 
     let r1 = round(1, 7);
-    store.commit(vec![Op::NewRound(Box::new(r1.clone()))]).await.map_err(err)?;
-    let snap = store.load().await.map_err(err)?.snapshot.ok_or("round not stored")?;
-    ensure!(snap.round.round_id == 1 && snap.round.params == r1.params, "round record round-trips");
-    ensure!(snap.round.keys.public == r1.keys.public, "round key round-trips");
-    ensure!(snap.round.phase == Phase::Sum && snap.round.phase_start_ms == 1000, "phase round-trips");
+    store
+        .commit(vec![Op::NewRound(Box::new(r1.clone()))])
+        .await
+        .map_err(err)?;
+    let snap = store
+        .load()
+        .await
+        .map_err(err)?
+        .snapshot
+        .ok_or("round not stored")?;
+    ensure!(
+        snap.round.round_id == 1 && snap.round.params == r1.params,
+        "round record round-trips"
+    );
+    ensure!(
+        snap.round.keys.public == r1.keys.public,
+        "round key round-trips"
+    );
+    ensure!(
+        snap.round.phase == Phase::Sum && snap.round.phase_start_ms == 1000,
+        "phase round-trips"
+    );
 
     // Summers, with a duplicate inside a batch: the whole batch is refused.
     store
         .commit(vec![
-            Op::AddSummer { pk: pk(1), ephm_pk: epk(1) },
-            Op::AddSummer { pk: pk(2), ephm_pk: epk(2) },
+            Op::AddSummer {
+                pk: pk(1),
+                ephm_pk: epk(1),
+            },
+            Op::AddSummer {
+                pk: pk(2),
+                ephm_pk: epk(2),
+            },
         ])
         .await
         .map_err(err)?;
     expect_check(
         store,
-        vec![Op::AddSummer { pk: pk(3), ephm_pk: epk(3) }, Op::AddSummer { pk: pk(1), ephm_pk: epk(9) }],
+        vec![
+            Op::AddSummer {
+                pk: pk(3),
+                ephm_pk: epk(3),
+            },
+            Op::AddSummer {
+                pk: pk(1),
+                ephm_pk: epk(9),
+            },
+        ],
         CheckError::SummerExists,
     )
     .await?;
-    let snap = store.load().await.map_err(err)?.snapshot.ok_or("round lost")?;
-    ensure!(snap.sum_dict.len() == 2, "a refused batch writes nothing (have {} summers)", snap.sum_dict.len());
-    ensure!(snap.sum_dict.get(&pk(1)) == Some(&epk(1)), "first registration wins");
+    let snap = store
+        .load()
+        .await
+        .map_err(err)?
+        .snapshot
+        .ok_or("round lost")?;
+    ensure!(
+        snap.sum_dict.len() == 2,
+        "a refused batch writes nothing (have {} summers)",
+        snap.sum_dict.len()
+    );
+    ensure!(
+        snap.sum_dict.get(&pk(1)) == Some(&epk(1)),
+        "first registration wins"
+    );
 
     store
-        .commit(vec![Op::SetPhase { phase: Phase::Update, start_ms: 5000 }])
+        .commit(vec![Op::SetPhase {
+            phase: Phase::Update,
+            start_ms: 5000,
+        }])
         .await
         .map_err(err)?;
 
     // Updates and the §5.4 checks.
-    expect_check(store, vec![Op::AddUpdate { pk: pk(10), local_seed_dict: seeds(&[1]) }], CheckError::SeedDictLength).await?;
-    expect_check(store, vec![Op::AddUpdate { pk: pk(10), local_seed_dict: seeds(&[1, 3]) }], CheckError::UnknownSummer).await?;
+    expect_check(
+        store,
+        vec![Op::AddUpdate {
+            pk: pk(10),
+            local_seed_dict: seeds(&[1]),
+        }],
+        CheckError::SeedDictLength,
+    )
+    .await?;
+    expect_check(
+        store,
+        vec![Op::AddUpdate {
+            pk: pk(10),
+            local_seed_dict: seeds(&[1, 3]),
+        }],
+        CheckError::UnknownSummer,
+    )
+    .await?;
     let masked = Masker::new(MaskConfigPair::default())
-        .mask(&MaskSeed::from_bytes([1; 32]), Weights::F32(&[0.1, 0.2, 0.3]), &Scalar::unit())
+        .mask(
+            &MaskSeed::from_bytes([1; 32]),
+            Weights::F32(&[0.1, 0.2, 0.3]),
+            &Scalar::unit(),
+        )
         .map_err(|e| e.to_string())?;
     store
         .commit(vec![
-            Op::AddUpdate { pk: pk(10), local_seed_dict: seeds(&[1, 2]) },
-            Op::AddUpdate { pk: pk(11), local_seed_dict: seeds(&[2, 1]) },
-            Op::SetAggregate { bytes: masked.to_bytes(), nb_models: 2 },
+            Op::AddUpdate {
+                pk: pk(10),
+                local_seed_dict: seeds(&[1, 2]),
+            },
+            Op::AddUpdate {
+                pk: pk(11),
+                local_seed_dict: seeds(&[2, 1]),
+            },
+            Op::SetAggregate {
+                bytes: masked.to_bytes(),
+                nb_models: 2,
+            },
         ])
         .await
         .map_err(err)?;
-    expect_check(store, vec![Op::AddUpdate { pk: pk(10), local_seed_dict: seeds(&[1, 2]) }], CheckError::UpdateExists).await?;
-    let snap = store.load().await.map_err(err)?.snapshot.ok_or("round lost")?;
-    ensure!(snap.round.phase == Phase::Update && snap.round.phase_start_ms == 5000, "phase updated");
+    expect_check(
+        store,
+        vec![Op::AddUpdate {
+            pk: pk(10),
+            local_seed_dict: seeds(&[1, 2]),
+        }],
+        CheckError::UpdateExists,
+    )
+    .await?;
+    let snap = store
+        .load()
+        .await
+        .map_err(err)?
+        .snapshot
+        .ok_or("round lost")?;
+    ensure!(
+        snap.round.phase == Phase::Update && snap.round.phase_start_ms == 5000,
+        "phase updated"
+    );
     ensure!(snap.updaters.len() == 2, "two updaters");
     ensure!(snap.seed_dict.len() == 2, "seeds for two summers");
     ensure!(
-        snap.seed_dict.get(&pk(1)).and_then(|d| d.get(&pk(11))) == Some(&EncryptedMaskSeed([1; 80])),
+        snap.seed_dict.get(&pk(1)).and_then(|d| d.get(&pk(11)))
+            == Some(&EncryptedMaskSeed([1; 80])),
         "seed dict is indexed by summer, then updater"
     );
-    ensure!(snap.aggregate == Some((masked.clone(), 2)), "aggregate round-trips");
+    ensure!(
+        snap.aggregate == Some((masked.clone(), 2)),
+        "aggregate round-trips"
+    );
 
     // Votes.
     expect_check(
         store,
-        vec![Op::AddVote { pk: pk(10), digest: [1; 32], mask: masked.to_bytes() }],
+        vec![Op::AddVote {
+            pk: pk(10),
+            digest: [1; 32],
+            mask: masked.to_bytes(),
+        }],
         CheckError::NotASummer,
     )
     .await?;
     store
         .commit(vec![
-            Op::AddVote { pk: pk(1), digest: [1; 32], mask: masked.to_bytes() },
-            Op::AddVote { pk: pk(2), digest: [1; 32], mask: masked.to_bytes() },
+            Op::AddVote {
+                pk: pk(1),
+                digest: [1; 32],
+                mask: masked.to_bytes(),
+            },
+            Op::AddVote {
+                pk: pk(2),
+                digest: [1; 32],
+                mask: masked.to_bytes(),
+            },
         ])
         .await
         .map_err(err)?;
     expect_check(
         store,
-        vec![Op::AddVote { pk: pk(1), digest: [2; 32], mask: masked.to_bytes() }],
+        vec![Op::AddVote {
+            pk: pk(1),
+            digest: [2; 32],
+            mask: masked.to_bytes(),
+        }],
         CheckError::VoteExists,
     )
     .await?;
-    let snap = store.load().await.map_err(err)?.snapshot.ok_or("round lost")?;
-    ensure!(snap.votes.len() == 2 && snap.masks.len() == 1, "two votes for one mask");
-    ensure!(snap.masks.get(&[1; 32]) == Some(&masked), "mask round-trips");
+    let snap = store
+        .load()
+        .await
+        .map_err(err)?
+        .snapshot
+        .ok_or("round lost")?;
+    ensure!(
+        snap.votes.len() == 2 && snap.masks.len() == 1,
+        "two votes for one mask"
+    );
+    ensure!(
+        snap.masks.get(&[1; 32]) == Some(&masked),
+        "mask round-trips"
+    );
 
     // A new round clears the round data but keeps the latest model id.
     store
-        .commit(vec![Op::SetLatestModel { id: "1_0101".into() }, Op::NewRound(Box::new(round(2, 8)))])
+        .commit(vec![
+            Op::SetLatestModel {
+                id: "1_0101".into(),
+            },
+            Op::NewRound(Box::new(round(2, 8))),
+        ])
         .await
         .map_err(err)?;
     let loaded = store.load().await.map_err(err)?;
-    ensure!(loaded.latest_model_id.as_deref() == Some("1_0101"), "latest model id kept");
+    ensure!(
+        loaded.latest_model_id.as_deref() == Some("1_0101"),
+        "latest model id kept"
+    );
     let snap = loaded.snapshot.ok_or("round lost")?;
     ensure!(snap.round.round_id == 2, "second round stored");
     ensure!(
         snap.sum_dict.is_empty() && snap.seed_dict.is_empty() && snap.updaters.is_empty(),
         "dictionaries cleared"
     );
-    ensure!(snap.aggregate.is_none() && snap.votes.is_empty() && snap.masks.is_empty(), "aggregate and votes cleared");
+    ensure!(
+        snap.aggregate.is_none() && snap.votes.is_empty() && snap.masks.is_empty(),
+        "aggregate and votes cleared"
+    );
     Ok(())
 }

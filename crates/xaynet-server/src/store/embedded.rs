@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 
 use super::{encode_round, CheckError, Loaded, Op, RawSnapshot, Store, StoreError};
 
@@ -69,27 +72,53 @@ impl EmbeddedStore {
             raw.aggregate = Some((bytes, u64::from_le_bytes(n)));
         }
         let key32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| backend("bad key length"));
-        for entry in txn.open_table(SUMMERS).map_err(backend)?.iter().map_err(backend)? {
+        for entry in txn
+            .open_table(SUMMERS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
             let (k, v) = entry.map_err(backend)?;
             raw.summers.push((key32(k.value())?, key32(v.value())?));
         }
-        for entry in txn.open_table(SEEDS).map_err(backend)?.iter().map_err(backend)? {
+        for entry in txn
+            .open_table(SEEDS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
             let (k, v) = entry.map_err(backend)?;
             let k = k.value();
             if k.len() != 64 {
                 return Err(backend("bad seed key length"));
             }
-            raw.seeds.push((key32(&k[..32])?, key32(&k[32..])?, v.value().to_vec()));
+            raw.seeds
+                .push((key32(&k[..32])?, key32(&k[32..])?, v.value().to_vec()));
         }
-        for entry in txn.open_table(UPDATERS).map_err(backend)?.iter().map_err(backend)? {
+        for entry in txn
+            .open_table(UPDATERS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
             let (k, _) = entry.map_err(backend)?;
             raw.updaters.push(key32(k.value())?);
         }
-        for entry in txn.open_table(VOTES).map_err(backend)?.iter().map_err(backend)? {
+        for entry in txn
+            .open_table(VOTES)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
             let (k, v) = entry.map_err(backend)?;
             raw.votes.push((key32(k.value())?, key32(v.value())?));
         }
-        for entry in txn.open_table(MASKS).map_err(backend)?.iter().map_err(backend)? {
+        for entry in txn
+            .open_table(MASKS)
+            .map_err(backend)?
+            .iter()
+            .map_err(backend)?
+        {
             let (k, v) = entry.map_err(backend)?;
             raw.masks.push((key32(k.value())?, v.value().to_vec()));
         }
@@ -99,7 +128,12 @@ impl EmbeddedStore {
 
 fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
     let has_round = || -> Result<bool, StoreError> {
-        Ok(txn.open_table(META).map_err(backend)?.get("round").map_err(backend)?.is_some())
+        Ok(txn
+            .open_table(META)
+            .map_err(backend)?
+            .get("round")
+            .map_err(backend)?
+            .is_some())
     };
     match op {
         Op::NewRound(record) => {
@@ -110,7 +144,8 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
             let mut meta = txn.open_table(META).map_err(backend)?;
             meta.remove("aggregate").map_err(backend)?;
             meta.remove("aggregate_count").map_err(backend)?;
-            meta.insert("round", encode_round(&record).as_slice()).map_err(backend)?;
+            meta.insert("round", encode_round(&record).as_slice())
+                .map_err(backend)?;
         }
         Op::SetPhase { phase, start_ms } => {
             let mut meta = txn.open_table(META).map_err(backend)?;
@@ -132,7 +167,10 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
             }
             t.insert(pk.as_ref(), ephm_pk.as_ref()).map_err(backend)?;
         }
-        Op::AddUpdate { pk, local_seed_dict } => {
+        Op::AddUpdate {
+            pk,
+            local_seed_dict,
+        } => {
             let summers = txn.open_table(SUMMERS).map_err(backend)?;
             if summers.len().map_err(backend)? != local_seed_dict.len() as u64 {
                 return Err(StoreError::Check(CheckError::SeedDictLength));
@@ -150,7 +188,9 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
             let mut seeds = txn.open_table(SEEDS).map_err(backend)?;
             for (sum_pk, seed) in &local_seed_dict {
                 let key = [sum_pk.as_ref(), pk.as_ref()].concat();
-                seeds.insert(key.as_slice(), seed.as_ref()).map_err(backend)?;
+                seeds
+                    .insert(key.as_slice(), seed.as_ref())
+                    .map_err(backend)?;
             }
         }
         Op::AddVote { pk, digest, mask } => {
@@ -165,7 +205,9 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
             votes.insert(pk.as_ref(), &digest[..]).map_err(backend)?;
             let mut masks = txn.open_table(MASKS).map_err(backend)?;
             if masks.get(&digest[..]).map_err(backend)?.is_none() {
-                masks.insert(&digest[..], mask.as_slice()).map_err(backend)?;
+                masks
+                    .insert(&digest[..], mask.as_slice())
+                    .map_err(backend)?;
             }
         }
         Op::SetAggregate { bytes, nb_models } => {
@@ -173,18 +215,23 @@ fn apply(txn: &WriteTransaction, op: Op) -> Result<(), StoreError> {
                 return Err(StoreError::Check(CheckError::NoRound));
             }
             let mut meta = txn.open_table(META).map_err(backend)?;
-            meta.insert("aggregate", bytes.as_slice()).map_err(backend)?;
-            meta.insert("aggregate_count", &nb_models.to_le_bytes()[..]).map_err(backend)?;
+            meta.insert("aggregate", bytes.as_slice())
+                .map_err(backend)?;
+            meta.insert("aggregate_count", &nb_models.to_le_bytes()[..])
+                .map_err(backend)?;
         }
         Op::SetLatestModel { id } => {
             let mut meta = txn.open_table(META).map_err(backend)?;
-            meta.insert("latest_model", id.as_bytes()).map_err(backend)?;
+            meta.insert("latest_model", id.as_bytes())
+                .map_err(backend)?;
         }
     }
     Ok(())
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Result<T, StoreError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(f).await.map_err(backend)?
 }
 

@@ -215,8 +215,11 @@ impl RawSnapshot {
                 .or_default()
                 .insert(PublicSigningKey::from(u), seed);
         }
-        let updaters: HashSet<PublicSigningKey> =
-            self.updaters.into_iter().map(PublicSigningKey::from).collect();
+        let updaters: HashSet<PublicSigningKey> = self
+            .updaters
+            .into_iter()
+            .map(PublicSigningKey::from)
+            .collect();
         let aggregate = match self.aggregate {
             Some((bytes, n)) => Some((
                 MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?,
@@ -231,7 +234,10 @@ impl RawSnapshot {
             .collect();
         let mut masks = HashMap::new();
         for (d, bytes) in self.masks {
-            masks.insert(d, MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?);
+            masks.insert(
+                d,
+                MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?,
+            );
         }
         Ok(Loaded {
             snapshot: Some(Snapshot {
@@ -263,7 +269,10 @@ pub fn ops_of(changes: &[crate::engine::Change]) -> Vec<Op> {
                 pk: *pk,
                 ephm_pk: *ephm_pk,
             }),
-            Change::Update { pk, local_seed_dict } => Some(Op::AddUpdate {
+            Change::Update {
+                pk,
+                local_seed_dict,
+            } => Some(Op::AddUpdate {
                 pk: *pk,
                 local_seed_dict: local_seed_dict.clone(),
             }),

@@ -1,0 +1,277 @@
+//! The HTTP API.
+//!
+//! v1 (byte-compatible with Xaynet 0.11, SPEC §5.2): `POST /message` (always 200),
+//! `GET /params`, `/sums`, `/seeds?pk=`, `/model` (bincode bodies, 204 when absent).
+//!
+//! Added here: `GET /status` (JSON), `GET /model.bin` (raw little-endian weights),
+//! `GET /health`, `GET /ready`, `GET /metrics` (Prometheus). These answer with meaningful
+//! status codes and a small JSON error body.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use serde::Deserialize;
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use xaynet_core::crypto::PublicSigningKey;
+
+use crate::engine::Verdict;
+use crate::metrics::Metrics;
+use crate::pipeline::{self, Processed};
+use crate::service::{Cmd, Published};
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub tx: mpsc::Sender<Cmd>,
+    pub published: watch::Receiver<Arc<Published>>,
+    pub in_flight: Arc<Semaphore>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The router with all endpoints.
+pub(crate) fn router(state: AppState, max_body_bytes: usize, cors: &[String]) -> Router {
+    let mut router = Router::new()
+        .route("/message", post(post_message))
+        .route("/params", get(get_params))
+        .route("/sums", get(get_sums))
+        .route("/seeds", get(get_seeds))
+        .route("/model", get(get_model))
+        .route("/status", get(get_status))
+        .route("/model.bin", get(get_model_bin))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(get_ready))
+        .route("/metrics", get(get_metrics))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state);
+    if !cors.is_empty() {
+        use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+        let layer = if cors.iter().any(|o| o == "*") {
+            CorsLayer::new().allow_origin(Any)
+        } else {
+            let origins: Vec<HeaderValue> = cors
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect();
+            CorsLayer::new().allow_origin(AllowOrigin::list(origins))
+        };
+        router = router.layer(
+            layer
+                .allow_methods(Any)
+                .allow_headers(Any)
+                .expose_headers(Any),
+        );
+    }
+    router
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({ "error": code, "message": message })),
+    )
+        .into_response()
+}
+
+fn octets(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+}
+
+/// `POST /message`: always 200 with an empty body, as in v1; the verdict is logged and
+/// counted. Under overload the message is discarded instead of queued.
+async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
+    let started = Instant::now();
+    let published = st.published.borrow().clone();
+    let phase = published.ctx.phase.name();
+    let outcome = process_message(&st, body, published).await;
+    let (outcome_name, reason) = match &outcome {
+        Ok(Verdict::Accepted) => ("accepted", "ok"),
+        Ok(Verdict::Rejected(r)) => ("rejected", r.label()),
+        Ok(Verdict::Discarded) => ("discarded", "limit"),
+        Err(reason) => ("rejected", *reason),
+    };
+    st.metrics.message(phase, outcome_name, reason);
+    st.metrics.processing_time(started.elapsed().as_secs_f64());
+    tracing::debug!(phase, outcome = outcome_name, reason, "message");
+    StatusCode::OK
+}
+
+async fn process_message(
+    st: &AppState,
+    body: Bytes,
+    published: Arc<Published>,
+) -> Result<Verdict, &'static str> {
+    let Ok(permit) = st.in_flight.clone().try_acquire_owned() else {
+        return Ok(Verdict::Discarded);
+    };
+    let ctx = published.ctx.clone();
+    let round_pk = ctx.keys.public;
+    let processed = tokio::task::spawn_blocking(move || {
+        let r = pipeline::process(&body, &ctx);
+        drop(permit);
+        r
+    })
+    .await
+    .map_err(|_| "internal")?
+    .map_err(|e| e.label())?;
+    let (reply, verdict) = oneshot::channel();
+    let cmd = match processed {
+        Processed::Request(request) => Cmd::Request {
+            round_pk,
+            request,
+            reply,
+        },
+        Processed::Chunk { pk, tag, chunk } => Cmd::Chunk {
+            round_pk,
+            pk,
+            tag,
+            chunk,
+            reply,
+        },
+    };
+    if st.tx.try_send(cmd).is_err() {
+        return Ok(Verdict::Discarded);
+    }
+    verdict.await.map_err(|_| "shutdown")
+}
+
+async fn get_params(State(st): State<AppState>) -> Response {
+    octets(st.published.borrow().params_bincode.clone())
+}
+
+async fn get_sums(State(st): State<AppState>) -> Response {
+    match st.published.borrow().sum_dict.clone() {
+        Some(b) => octets(b),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct SeedsQuery {
+    pk: Option<String>,
+}
+
+async fn get_seeds(State(st): State<AppState>, Query(q): Query<SeedsQuery>) -> Response {
+    let Some(pk) = q.pk else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let Some(pk) = base64::engine::general_purpose::STANDARD
+        .decode(pk.as_bytes())
+        .ok()
+        .and_then(|b| PublicSigningKey::from_slice(&b).ok())
+    else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let seeds = st.published.borrow().seeds.clone();
+    match seeds.and_then(|s| s.get(&pk).cloned()) {
+        Some(b) => octets(b),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+async fn get_model(State(st): State<AppState>) -> Response {
+    let Some(model) = st.published.borrow().model.clone() else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    match tokio::task::spawn_blocking(move || model.v1_bincode()).await {
+        Ok(b) => octets(b),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn get_model_bin(State(st): State<AppState>) -> Response {
+    let Some(model) = st.published.borrow().model.clone() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "no_global_model",
+            "no global model has been published yet",
+        );
+    };
+    let m = model.clone();
+    let raw = match tokio::task::spawn_blocking(move || m.raw()).await {
+        Ok(Some(raw)) => raw,
+        Ok(None) => {
+            return json_error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "out_of_range",
+                "a weight does not fit the model's data type",
+            )
+        }
+        Err(_) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "conversion failed",
+            )
+        }
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert("x-xaynet-round-id", HeaderValue::from(model.round_id));
+    if let Ok(v) = HeaderValue::from_str(&model.id) {
+        headers.insert("x-xaynet-model-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&model.data_type.name().to_lowercase()) {
+        headers.insert("x-xaynet-data-type", v);
+    }
+    (headers, raw).into_response()
+}
+
+async fn get_status(State(st): State<AppState>) -> Response {
+    let p = st.published.borrow().clone();
+    let counts = |i: usize| {
+        let c = p.counts[i];
+        serde_json::json!({ "accepted": c.accepted, "rejected": c.rejected, "discarded": c.discarded })
+    };
+    let params = &p.ctx.params;
+    Json(serde_json::json!({
+        "round_id": p.round_id,
+        "phase": p.ctx.phase.name(),
+        "phase_started_ms": p.phase_start_ms,
+        "phase_deadline_ms": p.phase_deadline_ms,
+        "counts": { "sum": counts(0), "update": counts(1), "sum2": counts(2) },
+        "model_length": params.model_length,
+        "mask_config": params.mask_config.vect.to_string(),
+        "sum_probability": params.sum,
+        "update_probability": params.update,
+        "global_model_round_id": p.model.as_ref().map(|m| m.round_id),
+        "last_failure": p.last_failure,
+    }))
+    .into_response()
+}
+
+async fn get_ready(State(st): State<AppState>) -> Response {
+    let (reply, rx) = oneshot::channel();
+    let ready = st.tx.try_send(Cmd::Ready(reply)).is_ok()
+        && tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false);
+    if ready {
+        Json(serde_json::json!({ "ready": true })).into_response()
+    } else {
+        json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "storage is not answering or the coordinator is overloaded",
+        )
+    }
+}
+
+async fn get_metrics(State(st): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        st.metrics.render(),
+    )
+        .into_response()
+}

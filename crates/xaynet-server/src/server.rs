@@ -1,0 +1,111 @@
+//! Starting and stopping a coordinator: storage, the coordinator task and the HTTP server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::api::{router, AppState};
+use crate::metrics::Metrics;
+use crate::service::{Coordinator, ModelStore, Published};
+use crate::settings::Settings;
+use crate::store::embedded::EmbeddedStore;
+
+/// A running coordinator.
+pub struct Running {
+    /// The address the HTTP server listens on.
+    pub addr: SocketAddr,
+    /// What the coordinator publishes (for in-process observers).
+    pub published: watch::Receiver<Arc<Published>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the HTTP server and the coordinator task and waits for them.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+
+    /// Waits until the server stops by itself (it does not, unless it fails).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Errors starting a coordinator.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Invalid settings.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::LoadError),
+    /// Storage could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Starts a coordinator with `settings` (embedded storage in `storage.data_dir`).
+pub async fn start(settings: Settings) -> Result<Running, StartError> {
+    let pet = settings.pet_settings()?;
+    let dir = &settings.storage.data_dir;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| crate::store::StoreError::Backend(format!("{}: {e}", dir.display())))?;
+    let store = EmbeddedStore::open(&dir.join("coordinator.redb"))?;
+    let models = ModelStore::local(&dir.join("models"))?;
+    let metrics = Arc::new(Metrics::default());
+    let (coordinator, published) =
+        Coordinator::start(pet, settings.limits.clone(), store, models, metrics.clone()).await?;
+    let (tx, rx) = mpsc::channel(settings.limits.queue_capacity);
+    let state = AppState {
+        tx,
+        published: published.clone(),
+        in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight)),
+        metrics,
+    };
+    let app = router(
+        state,
+        settings.api.max_body_bytes,
+        &settings.api.cors_allowed_origins,
+    );
+    let listener = TcpListener::bind(settings.api.bind_address)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: settings.api.bind_address,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: settings.api.bind_address,
+        source,
+    })?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let coordinator_task = tokio::spawn(coordinator.run(rx));
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+        // The router (and with it the last request sender) is gone: the coordinator ends.
+        let _ = coordinator_task.await;
+    });
+    tracing::info!(%addr, "coordinator listening");
+    Ok(Running {
+        addr,
+        published,
+        shutdown: Some(stop_tx),
+        task,
+    })
+}

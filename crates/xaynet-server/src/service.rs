@@ -1,0 +1,624 @@
+//! The coordinator: the round engine in one task, its storage, and what it publishes.
+//!
+//! Requests arrive through a bounded channel. The task takes them in batches, lets the engine
+//! decide, commits the batch's changes (and the running aggregate) to the store in one
+//! transaction, and only then answers the senders. Between batches it applies the engine's
+//! time rules. A failed commit reloads the engine from the store, so memory never runs ahead
+//! of what is durable.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, PutPayload};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use tokio::sync::{mpsc, oneshot, watch};
+use xaynet_core::crypto::{OsRng, PublicEncryptKey, PublicSigningKey};
+use xaynet_core::eligibility::RoundSeed;
+use xaynet_core::mask::{DataType, UnmaskedModel};
+use xaynet_core::message::{Chunk, Reassembler, Tag};
+use xaynet_core::rest::{sum_dict_to_bincode, update_seed_dict_to_bincode};
+
+use crate::engine::{Change, Counts, Engine, PetSettings, Phase, Request, Verdict};
+use crate::metrics::Metrics;
+use crate::pipeline::{to_request, RoundContext};
+use crate::settings::LimitsSection;
+use crate::store::{ops_of, Op, Store, StoreError};
+
+/// Milliseconds since the UNIX epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A global model as served.
+#[derive(Debug)]
+pub struct PublishedModel {
+    /// The round that produced it.
+    pub round_id: u64,
+    /// Its id (`<round>_<hex seed>`).
+    pub id: String,
+    /// The exact model.
+    pub model: UnmaskedModel,
+    /// The data type of the weights.
+    pub data_type: DataType,
+    raw: OnceLock<Option<Bytes>>,
+    v1: OnceLock<Bytes>,
+}
+
+impl PublishedModel {
+    fn new(round_id: u64, id: String, model: UnmaskedModel, data_type: DataType) -> Self {
+        Self {
+            round_id,
+            id,
+            model,
+            data_type,
+            raw: OnceLock::new(),
+            v1: OnceLock::new(),
+        }
+    }
+
+    /// The weights as little-endian values of the data type (`f32`, `f64`, `i32`, `i64`);
+    /// `None` if a weight does not fit the type.
+    pub fn raw(&self) -> Option<Bytes> {
+        self.raw
+            .get_or_init(|| {
+                let m = &self.model;
+                let bytes: Vec<u8> = match self.data_type {
+                    DataType::F32 => m
+                        .to_f32()
+                        .ok()?
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                    DataType::F64 => m
+                        .to_f64()
+                        .ok()?
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                    DataType::I32 => m
+                        .to_i32()
+                        .ok()?
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                    DataType::I64 => m
+                        .to_i64()
+                        .ok()?
+                        .iter()
+                        .flat_map(|x| x.to_le_bytes())
+                        .collect(),
+                };
+                Some(Bytes::from(bytes))
+            })
+            .clone()
+    }
+
+    /// The v1 `/model` body: bincode of the exact rationals.
+    pub fn v1_bincode(&self) -> Bytes {
+        self.v1
+            .get_or_init(|| Bytes::from(self.model.to_model().to_bincode()))
+            .clone()
+    }
+}
+
+/// What the coordinator currently publishes. Replaced as a whole on every change.
+#[derive(Clone, Debug)]
+pub struct Published {
+    /// The round's key pair, parameters and phase (for the message pipeline).
+    pub ctx: Arc<RoundContext>,
+    /// The round.
+    pub round_id: u64,
+    /// When the phase started (ms since the epoch).
+    pub phase_start_ms: u64,
+    /// The phase's hard deadline (ms since the epoch).
+    pub phase_deadline_ms: Option<u64>,
+    /// `GET /params` body.
+    pub params_bincode: Bytes,
+    /// `GET /sums` body, once published.
+    pub sum_dict: Option<Bytes>,
+    /// `GET /seeds` bodies per summer, during Sum2.
+    pub seeds: Option<Arc<HashMap<PublicSigningKey, Bytes>>>,
+    /// Counts of the sum, update and sum2 phases.
+    pub counts: [Counts; 3],
+    /// The latest global model.
+    pub model: Option<Arc<PublishedModel>>,
+    /// Why the last round failed, if the last round failed.
+    pub last_failure: Option<String>,
+    /// Largest payload a multipart message may reassemble to.
+    pub max_message_bytes: usize,
+}
+
+/// A command for the coordinator task.
+pub(crate) enum Cmd {
+    Request {
+        round_pk: PublicEncryptKey,
+        request: Request,
+        reply: oneshot::Sender<Verdict>,
+    },
+    Chunk {
+        round_pk: PublicEncryptKey,
+        pk: PublicSigningKey,
+        tag: Tag,
+        chunk: Chunk,
+        reply: oneshot::Sender<Verdict>,
+    },
+    Ready(oneshot::Sender<bool>),
+}
+
+/// Incomplete multipart messages, bounded in number, per participant and in time.
+struct Multipart {
+    buffers: HashMap<(PublicSigningKey, u16), (Reassembler, u64, PublicEncryptKey)>,
+    ttl_ms: u64,
+    per_participant: usize,
+    total: usize,
+}
+
+impl Multipart {
+    fn new(limits: &LimitsSection) -> Self {
+        Self {
+            buffers: HashMap::new(),
+            ttl_ms: (limits.multipart_ttl * 1000.0) as u64,
+            per_participant: limits.multipart_per_participant,
+            total: limits.multipart_total,
+        }
+    }
+
+    fn expire(&mut self, now: u64, round_pk: &PublicEncryptKey) {
+        let ttl = self.ttl_ms;
+        self.buffers
+            .retain(|_, (_, created, pk)| now.saturating_sub(*created) < ttl && pk == round_pk);
+    }
+
+    /// Adds a chunk: `Ok(Some(payload bytes))` when complete, `Ok(None)` while incomplete.
+    fn add(
+        &mut self,
+        now: u64,
+        round_pk: PublicEncryptKey,
+        pk: PublicSigningKey,
+        tag: Tag,
+        chunk: Chunk,
+        max_bytes: usize,
+    ) -> Result<Option<xaynet_core::message::Payload>, &'static str> {
+        self.expire(now, &round_pk);
+        let key = (pk, chunk.message_id);
+        if !self.buffers.contains_key(&key) {
+            if self.buffers.len() >= self.total {
+                return Err("multipart_full");
+            }
+            if self.buffers.keys().filter(|(p, _)| *p == pk).count() >= self.per_participant {
+                return Err("multipart_per_participant");
+            }
+            self.buffers
+                .insert(key, (Reassembler::new(tag, max_bytes), now, round_pk));
+        }
+        let Some((re, _, _)) = self.buffers.get_mut(&key) else {
+            return Err("multipart_full");
+        };
+        match re.add(chunk) {
+            Ok(Some(payload)) => {
+                self.buffers.remove(&key);
+                Ok(Some(payload))
+            }
+            Ok(None) => Ok(None),
+            Err(_) => {
+                self.buffers.remove(&key);
+                Err("multipart_invalid")
+            }
+        }
+    }
+}
+
+/// Stores global models as objects named by their id.
+#[derive(Clone)]
+pub struct ModelStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+impl ModelStore {
+    /// Models as files in `dir` (created if missing).
+    pub fn local(dir: &std::path::Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
+        let fs = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Ok(Self {
+            store: Arc::new(fs),
+        })
+    }
+
+    /// Any `object_store` back end (e.g. S3).
+    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
+        Self { store }
+    }
+
+    async fn put(&self, id: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.store
+            .put(&ObjectPath::from(id), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(format!("storing model {id}: {e}")))
+    }
+
+    async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let r = self
+            .store
+            .get(&ObjectPath::from(id))
+            .await
+            .map_err(|e| StoreError::Backend(format!("reading model {id}: {e}")))?;
+        r.bytes()
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| StoreError::Backend(format!("reading model {id}: {e}")))
+    }
+}
+
+/// The coordinator task's state.
+pub(crate) struct Coordinator<S: Store> {
+    settings: PetSettings,
+    engine: Engine,
+    store: S,
+    models: ModelStore,
+    rng: ChaCha20Rng,
+    multipart: Multipart,
+    model: Option<Arc<PublishedModel>>,
+    published: watch::Sender<Arc<Published>>,
+    metrics: Arc<Metrics>,
+    max_message_bytes: usize,
+}
+
+fn seeded_rng() -> ChaCha20Rng {
+    let mut seed = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut OsRng, &mut seed);
+    ChaCha20Rng::from_seed(seed)
+}
+
+/// Largest Update payload for the settings (what a multipart message may add up to).
+fn max_update_payload(s: &PetSettings) -> usize {
+    let bpn = s.mask.vect.bytes_per_number();
+    let ubpn = s.mask.unit.bytes_per_number();
+    128 + 8 + bpn * s.model_length + 4 + ubpn + 4 + 112 * s.sum.max_count as usize
+}
+
+impl<S: Store> Coordinator<S> {
+    /// Restores or starts the engine from the store and publishes the first state.
+    pub(crate) async fn start(
+        settings: PetSettings,
+        limits: LimitsSection,
+        store: S,
+        models: ModelStore,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Self, watch::Receiver<Arc<Published>>), StoreError> {
+        let mut rng = seeded_rng();
+        let now = now_ms();
+        let loaded = store.load().await?;
+        let (engine, changes) = match loaded.snapshot {
+            Some(snapshot) => {
+                tracing::info!(
+                    round = snapshot.round.round_id,
+                    phase = snapshot.round.phase.name(),
+                    "restoring stored round"
+                );
+                Engine::restore(settings.clone(), snapshot, now, &mut rng)
+            }
+            None => Engine::new(settings.clone(), 0, RoundSeed::ZERO, now, &mut rng),
+        };
+        let mut model = None;
+        if let Some(id) = loaded.latest_model_id {
+            match models.get(&id).await.map(|b| UnmaskedModel::decode(&b)) {
+                Ok(Some(m)) if m.len() == settings.model_length => {
+                    let round_id = id
+                        .split('_')
+                        .next()
+                        .and_then(|r| r.parse().ok())
+                        .unwrap_or(0);
+                    model = Some(Arc::new(PublishedModel::new(
+                        round_id,
+                        id,
+                        m,
+                        settings.mask.vect.data_type,
+                    )));
+                }
+                Ok(_) => {
+                    tracing::warn!(%id, "stored global model is unusable for the current settings; not serving it")
+                }
+                Err(e) => {
+                    tracing::warn!(%id, error = %e, "stored global model could not be read; not serving it")
+                }
+            }
+        }
+        let max_message_bytes = max_update_payload(&settings);
+        let (tx, rx) = watch::channel(Arc::new(Self::snapshot_published(
+            &engine,
+            model.clone(),
+            max_message_bytes,
+        )));
+        let mut c = Coordinator {
+            multipart: Multipart::new(&limits),
+            settings,
+            engine,
+            store,
+            models,
+            rng,
+            model,
+            published: tx,
+            metrics,
+            max_message_bytes,
+        };
+        c.persist(changes, now).await?;
+        c.publish();
+        Ok((c, rx))
+    }
+
+    fn snapshot_published(
+        engine: &Engine,
+        model: Option<Arc<PublishedModel>>,
+        max_message_bytes: usize,
+    ) -> Published {
+        let round = engine.round();
+        let sum_dict = engine
+            .published_sum_dict()
+            .map(|d| Bytes::from(sum_dict_to_bincode(d)));
+        let seeds = (engine.phase() == Phase::Sum2).then(|| {
+            Arc::new(
+                engine
+                    .seed_dict()
+                    .iter()
+                    .map(|(pk, d)| (*pk, Bytes::from(update_seed_dict_to_bincode(d))))
+                    .collect(),
+            )
+        });
+        Published {
+            ctx: Arc::new(RoundContext {
+                keys: round.keys.clone(),
+                params: round.params.clone(),
+                phase: round.phase,
+            }),
+            round_id: round.round_id,
+            phase_start_ms: round.phase_start_ms,
+            phase_deadline_ms: engine.phase_deadline(),
+            params_bincode: Bytes::from(round.params.to_bincode()),
+            sum_dict,
+            seeds,
+            counts: [Phase::Sum, Phase::Update, Phase::Sum2].map(|p| engine.counts(p)),
+            model,
+            last_failure: engine.last_failure().map(str::to_owned),
+            max_message_bytes,
+        }
+    }
+
+    fn publish(&self) {
+        let p = Self::snapshot_published(&self.engine, self.model.clone(), self.max_message_bytes);
+        self.metrics
+            .set_phase(self.engine.phase() as u8, self.engine.round().round_id);
+        self.metrics
+            .set_distinct_masks(self.engine.distinct_masks());
+        self.published.send_replace(Arc::new(p));
+    }
+
+    /// Makes `changes` (and the aggregate, if it changed) durable. Global models are written
+    /// to the model store before the store records them as the latest.
+    async fn persist(&mut self, changes: Vec<Change>) -> Result<(), StoreError> {
+        let mut ops = Vec::new();
+        for change in &changes {
+            match change {
+                Change::GlobalModel(g) => {
+                    let bytes = g.model.encode();
+                    self.models.put(&g.id(), bytes).await?;
+                    self.metrics.round_end(false);
+                    tracing::info!(round = g.round_id, id = %g.id(), "published a new global model");
+                }
+                Change::RoundFailed { round_id, reason } => {
+                    self.metrics.round_end(true);
+                    tracing::warn!(round = round_id, %reason, "round failed");
+                }
+                Change::Phase { phase, .. } => {
+                    tracing::info!(phase = phase.name(), "phase started");
+                }
+                Change::NewRound(r) => {
+                    tracing::info!(round = r.round_id, "round started");
+                }
+                _ => {}
+            }
+        }
+        // The aggregate must follow the updates it contains and precede a new round's reset.
+        // Updates are only accepted by `handle` and rounds only start in `tick`, so a batch
+        // never holds both: the aggregate goes after the updates it contains.
+        ops.extend(ops_of(&changes));
+        if self.engine.take_aggregate_dirty() {
+            if let Some(sum) = self.engine.aggregation().sum() {
+                ops.push(Op::SetAggregate {
+                    bytes: sum.to_bytes(),
+                    nb_models: self.engine.aggregation().nb_models(),
+                });
+            }
+        }
+        for change in &changes {
+            if let Change::GlobalModel(g) = change {
+                let id = g.id();
+                self.model = Some(Arc::new(PublishedModel::new(
+                    g.round_id,
+                    id,
+                    g.model.clone(),
+                    self.settings.mask.vect.data_type,
+                )));
+            }
+        }
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.store.commit(ops).await
+    }
+
+    /// Reloads the engine from the store after a failed commit, retrying until the store
+    /// answers.
+    async fn recover(&mut self, error: StoreError) {
+        tracing::error!(%error, "storage failed; reloading the round from storage");
+        loop {
+            match self.store.load().await {
+                Ok(loaded) => {
+                    let now = now_ms();
+                    let (engine, changes) = match loaded.snapshot {
+                        Some(s) => Engine::restore(self.settings.clone(), s, now, &mut self.rng),
+                        None => Engine::new(
+                            self.settings.clone(),
+                            0,
+                            RoundSeed::ZERO,
+                            now,
+                            &mut self.rng,
+                        ),
+                    };
+                    self.engine = engine;
+                    match self.persist(changes).await {
+                        Ok(()) => {
+                            self.publish();
+                            return;
+                        }
+                        Err(e) => tracing::error!(error = %e, "storage still failing"),
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "storage unavailable"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn tick(&mut self) {
+        let now = now_ms();
+        let before = (
+            self.engine.round().round_id,
+            self.engine.phase(),
+            self.engine.round().phase_start_ms,
+        );
+        let changes = tokio::task::block_in_place(|| self.engine.tick(now, &mut self.rng));
+        if changes.is_empty() {
+            return;
+        }
+        self.metrics.phase_duration(
+            before.1.name(),
+            now.saturating_sub(before.2) as f64 / 1000.0,
+        );
+        if let Err(e) = self.persist(changes).await {
+            self.recover(e).await;
+        }
+        self.publish();
+    }
+
+    async fn handle_batch(&mut self, batch: Vec<Cmd>) {
+        let now = now_ms();
+        let round_pk = self.engine.round().keys.public;
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut changes = Vec::new();
+        let phase_name = self.engine.phase().name();
+        tokio::task::block_in_place(|| {
+            for cmd in batch {
+                match cmd {
+                    Cmd::Request {
+                        round_pk,
+                        request,
+                        reply,
+                    } => {
+                        let (v, c) = self.engine.handle(&round_pk, request);
+                        changes.extend(c);
+                        replies.push((reply, v));
+                    }
+                    Cmd::Chunk {
+                        round_pk: msg_pk,
+                        pk,
+                        tag,
+                        chunk,
+                        reply,
+                    } => {
+                        let v = if msg_pk != round_pk {
+                            Verdict::Rejected(crate::engine::RejectReason::WrongRound)
+                        } else {
+                            match self.multipart.add(
+                                now,
+                                msg_pk,
+                                pk,
+                                tag,
+                                chunk,
+                                self.max_message_bytes,
+                            ) {
+                                Ok(None) => Verdict::Accepted,
+                                Ok(Some(payload)) => {
+                                    match to_request(pk, payload, &self.engine.round().params) {
+                                        Ok(req) => {
+                                            let (v, c) = self.engine.handle(&msg_pk, req);
+                                            changes.extend(c);
+                                            v
+                                        }
+                                        Err(e) => {
+                                            self.metrics.message(phase_name, "rejected", e.label());
+                                            Verdict::Rejected(
+                                                crate::engine::RejectReason::WrongPhase("chunk"),
+                                            )
+                                        }
+                                    }
+                                }
+                                Err(reason) => {
+                                    self.metrics.message(phase_name, "discarded", reason);
+                                    Verdict::Discarded
+                                }
+                            }
+                        };
+                        replies.push((reply, v));
+                    }
+                    Cmd::Ready(reply) => {
+                        let _ = reply.send(true);
+                    }
+                }
+            }
+        });
+        let result = self.persist(changes).await;
+        match result {
+            Ok(()) => {
+                for (reply, v) in replies {
+                    let _ = reply.send(v);
+                }
+            }
+            Err(e) => {
+                for (reply, _) in replies {
+                    let _ = reply.send(Verdict::Discarded);
+                }
+                self.recover(e).await;
+            }
+        }
+        self.tick().await;
+        self.publish();
+    }
+
+    /// Runs until `rx` closes.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        loop {
+            let deadline = self.engine.next_deadline().unwrap_or(now_ms() + 1000);
+            let wait = Duration::from_millis(deadline.saturating_sub(now_ms()).min(1000));
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if let Cmd::Ready(reply) = cmd {
+                        let _ = reply.send(self.store.ping().await.is_ok());
+                        continue;
+                    }
+                    let mut batch = vec![cmd];
+                    while batch.len() < 64 {
+                        match rx.try_recv() {
+                            Ok(c) => batch.push(c),
+                            Err(_) => break,
+                        }
+                    }
+                    self.handle_batch(batch).await;
+                }
+                _ = tokio::time::sleep(wait) => self.tick().await,
+            }
+        }
+        tracing::info!("coordinator stopped");
+    }
+}

@@ -1,0 +1,77 @@
+//! Full rounds over real HTTP on 127.0.0.1 with many in-process participants.
+mod common;
+use common::*;
+use xaynet_core::Model;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_rounds_with_many_participants() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 20;
+    let running = xaynet_server::server::start(test_settings(dir.path(), len))
+        .await
+        .unwrap();
+    let c = Client::new(running.addr);
+    assert_eq!(
+        c.get("/model").await.0,
+        204,
+        "no model before the first round"
+    );
+    assert_eq!(c.get("/model.bin").await.0, 404);
+    assert_eq!(c.get("/health").await.0, 200);
+    assert_eq!(c.get("/ready").await.0, 200);
+    let ps: Vec<Participant> = (0..30)
+        .map(|i| Participant::new(i, model(i, len)))
+        .collect();
+
+    for round in 1..=2u64 {
+        c.wait_phase(round, "sum").await;
+        let p = c.params().await;
+        let (summers, updaters) = roles(&ps, &p);
+        assert!(
+            !summers.is_empty() && updaters.len() >= 3,
+            "{} summers, {} updaters",
+            summers.len(),
+            updaters.len()
+        );
+        for s in &summers {
+            assert_eq!(c.post(s.sum_message(&p)).await, 200);
+        }
+        c.wait_phase(round, "update").await;
+        // Half of the updaters chunk their message into ~1 kB requests.
+        for (i, u) in updaters.iter().enumerate() {
+            let max = if i % 2 == 0 { Some(1000) } else { None };
+            for body in u.update_messages(&c, &p, max).await {
+                assert_eq!(c.post(body).await, 200);
+            }
+        }
+        c.wait_phase(round, "sum2").await;
+        for s in &summers {
+            let body = s.sum2_message(&c, &p).await;
+            assert_eq!(c.post(body).await, 200);
+        }
+        let status = c
+            .wait_for("next round", |s| s["round_id"] == round + 1)
+            .await;
+        assert_eq!(status["global_model_round_id"], round, "{status}");
+        let (code, raw) = c.get("/model.bin").await;
+        assert_eq!(code, 200);
+        let got: Vec<f32> = raw
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        let want = average(&updaters);
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-6, "{g} vs {w}");
+        }
+        let (code, body) = c.get("/model").await;
+        assert_eq!(code, 200);
+        let exact = Model::from_bincode(&body).unwrap().to_f32().unwrap();
+        assert_eq!(exact, got);
+    }
+    let metrics = String::from_utf8(c.get("/metrics").await.1).unwrap();
+    assert!(
+        metrics.contains("xaynet_rounds_total{result=\"completed\"} 2"),
+        "{metrics}"
+    );
+    running.stop().await;
+}
