@@ -352,7 +352,7 @@ impl<S: Store> Coordinator<S> {
             metrics,
             max_message_bytes,
         };
-        c.persist(changes, now).await?;
+        c.persist(changes).await?;
         c.publish();
         Ok((c, rx))
     }
