@@ -9,15 +9,15 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use xaynet_core::mask::{BoundType, DataType, GroupType, MaskConfig, MaskConfigPair, ModelType};
 
 use crate::engine::{PetSettings, PhaseSettings, SettingsError};
 
 /// All coordinator settings.
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
 #[serde(default)]
 pub struct Settings {
     /// `[api]`
@@ -37,7 +37,7 @@ pub struct Settings {
 }
 
 /// `[api]`: the HTTP server.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ApiSettings {
     /// Address to listen on.
@@ -59,7 +59,7 @@ impl Default for ApiSettings {
 }
 
 /// `{ min = …, max = … }`.
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 pub struct Range<T> {
     /// Lower bound.
     pub min: T,
@@ -68,7 +68,7 @@ pub struct Range<T> {
 }
 
 /// One message phase: `prob` (not for sum2), `count`, `time` (seconds).
-#[derive(Clone, Copy, Debug, Deserialize)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize)]
 pub struct PhaseSection {
     /// Selection probability (sum and update only).
     #[serde(default)]
@@ -80,7 +80,7 @@ pub struct PhaseSection {
 }
 
 /// `[pet]`: the protocol's phases.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PetSection {
     /// `[pet.sum]`
@@ -112,7 +112,7 @@ impl Default for PetSection {
 }
 
 /// `[mask]`: the masking configuration (variant names as in the reference).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct MaskSection {
     /// `Integer`, `Prime` or `Power2`.
@@ -137,7 +137,7 @@ impl Default for MaskSection {
 }
 
 /// `[model]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ModelSection {
     /// Number of model weights.
@@ -151,7 +151,7 @@ impl Default for ModelSection {
 }
 
 /// `[log]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LogSection {
     /// `tracing` filter directives (EnvFilter syntax); `RUST_LOG` overrides it.
@@ -167,7 +167,7 @@ impl Default for LogSection {
 }
 
 /// `[storage]`
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StorageSection {
     /// `embedded` (default) or `redis`.
@@ -186,7 +186,7 @@ impl Default for StorageSection {
 }
 
 /// `[limits]`: bounds on what outsiders can make the coordinator hold.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct LimitsSection {
     /// Messages waiting for the round engine; beyond this, new messages are shed.
@@ -235,7 +235,8 @@ impl Settings {
     /// Loads defaults, then `file` (if given), then `XAYNET__…` environment variables, and
     /// validates the result.
     pub fn load(file: Option<&Path>) -> Result<Settings, LoadError> {
-        let mut fig = Figment::new();
+        // Defaults first, so that a file or a variable can set a single key of a section.
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(path) = file {
             if !path.exists() {
                 return Err(LoadError::Parse(format!(
@@ -352,7 +353,7 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "[pet.sum]\nprob = 0.2\ncount = { min = 2, max = 5 }\ntime = { min = 0.5, max = 10 }\n[model]\nlength = 10\n[mask]\nbound_type = \"B2\"\n",
+            "[pet.sum]\nprob = 0.2\ncount = { min = 2, max = 100 }\ntime = { min = 0.5, max = 10 }\n[model]\nlength = 10\n[mask]\nbound_type = \"B2\"\n",
         )
         .unwrap();
         let s = Settings::load(Some(&path)).unwrap();
@@ -362,11 +363,8 @@ mod tests {
         assert_eq!(pet.sum.max_time_ms, 10_000);
         assert_eq!(pet.model_length, 10);
         assert_eq!(pet.mask.vect.bound_type, BoundType::B2);
-        std::fs::write(
-            &path,
-            "[pet.update]\nprob = 0.9\ncount = { min = 1, max = 5 }\ntime = { min = 0, max = 1 }\n",
-        )
-        .unwrap();
+        // A single key of a section; the rest comes from the defaults.
+        std::fs::write(&path, "[pet.update.count]\nmin = 1\n").unwrap();
         let e = Settings::load(Some(&path)).unwrap_err().to_string();
         assert!(e.contains("pet.update.count.min"), "{e}");
         std::fs::write(&path, "[mask]\ngroup_type = \"Prim\"\n").unwrap();
