@@ -1,7 +1,6 @@
 //! Full rounds over real HTTP on 127.0.0.1 with many in-process participants.
-mod common;
-use common::*;
 use xaynet_core::Model;
+use xaynet_test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_rounds_with_many_participants() {

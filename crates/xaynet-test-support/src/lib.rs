@@ -1,6 +1,11 @@
-//! Test support: starting coordinators on free loopback ports and a minimal participant
-//! written directly on xaynet-core (the SDK is a separate crate).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! Test support shared by the integration tests: settings for fast rounds on free loopback
+//! ports, an HTTP client for the coordinator's API, a minimal participant written directly on
+//! xaynet-core, and helpers that start and stop coordinator processes.
+//!
+//! Test code: it panics on anything unexpected.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+pub mod process;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,131 @@
+//! Nothing accepted is lost: SIGKILL the coordinator process mid-round and after a round.
+use std::path::Path;
+
+use xaynet_test_support::process::{test_config, ServeProcess};
+use xaynet_test_support::*;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(dir: &Path, port: u16, len: usize) -> ServeProcess {
+    let config = dir.join("coordinator.toml");
+    std::fs::write(
+        &config,
+        test_config(&dir.join("data"), &format!("127.0.0.1:{port}"), len),
+    )
+    .unwrap();
+    ServeProcess::start(Path::new(env!("CARGO_BIN_EXE_xaynet")), &config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, len) = (free_port(), 16);
+    let server = start(dir.path(), port, len);
+    let c = Client::new(server.addr);
+    let ps: Vec<Participant> = (0..30)
+        .map(|i| Participant::new(i, model(i, len)))
+        .collect();
+
+    c.wait_phase(1, "sum").await;
+    let p = c.params().await;
+    let (summers, updaters) = roles(&ps, &p);
+    assert!(!summers.is_empty() && updaters.len() >= 4);
+    for s in &summers {
+        c.post(s.sum_message(&p)).await;
+    }
+    c.wait_phase(1, "update").await;
+    // Two updates are accepted (below the minimum of three), then the process dies.
+    for u in &updaters[..2] {
+        for body in u.update_messages(&c, &p, None).await {
+            c.post(body).await;
+        }
+    }
+    let before = c.status().await;
+    assert_eq!(before["counts"]["update"]["accepted"], 2, "{before}");
+    server.kill();
+
+    let server = start(dir.path(), port, len);
+    let after = c.status().await;
+    assert_eq!(after["round_id"], 1, "the same round continues: {after}");
+    assert_eq!(after["phase"], "update");
+    assert_eq!(
+        after["counts"]["update"]["accepted"], 2,
+        "accepted updates survived: {after}"
+    );
+    assert_eq!(c.params().await, p, "same round parameters and key");
+    for u in &updaters[2..] {
+        for body in u.update_messages(&c, &p, Some(700)).await {
+            c.post(body).await;
+        }
+    }
+    c.wait_phase(1, "sum2").await;
+    for s in &summers {
+        let body = s.sum2_message(&c, &p).await;
+        c.post(body).await;
+    }
+    c.wait_for("round 2", |s| s["round_id"] == 2).await;
+    let (code, raw) = c.get("/model.bin").await;
+    assert_eq!(code, 200);
+    let got: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let want = average(&updaters);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-6,
+            "every accepted update is in the model: {g} vs {w}"
+        );
+    }
+    let v1 = c.get("/model").await.1;
+
+    // Killed after the round: the restarted coordinator serves the same model.
+    server.kill();
+    let _server = start(dir.path(), port, len);
+    let status = c.status().await;
+    assert_eq!(status["global_model_round_id"], 1, "{status}");
+    assert_eq!(c.get("/model.bin").await.1, raw);
+    assert_eq!(c.get("/model").await.1, v1);
+}
+
+#[test]
+fn example_config_is_the_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/example.toml");
+    let from_file = xaynet_server::settings::Settings::load(Some(&path)).unwrap();
+    let defaults = xaynet_server::settings::Settings::default();
+    assert_eq!(format!("{from_file:?}"), format!("{defaults:?}"));
+}
+
+#[test]
+fn invalid_settings_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[pet.sum]\nprob = 1.5\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xaynet"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pet.sum.prob"), "{err}");
+    // Environment variables override the file, key by key.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xaynet"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("XAYNET__PET__SUM__PROB", "0.4")
+        .env("XAYNET__MODEL__LENGTH", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("model.length"),
+        "the sum prob was fixed by the variable: {err}"
+    );
+}
