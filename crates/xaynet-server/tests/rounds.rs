@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Full rounds over real HTTP on 127.0.0.1 with many in-process participants.
 use xaynet_core::Model;
 use xaynet_test_support::*;

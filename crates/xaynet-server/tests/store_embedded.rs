@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! The embedded store passes the storage conformance suite and survives reopening.
 use xaynet_server::store::embedded::EmbeddedStore;
 use xaynet_server::store::{conformance, Store};

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! Nothing accepted is lost: SIGKILL the coordinator process mid-round and after a round.
 use std::path::Path;
 
