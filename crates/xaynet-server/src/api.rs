@@ -90,6 +90,10 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
     let published = st.published.borrow().clone();
     let phase = published.ctx.phase.name();
     let outcome = process_message(&st, body, published).await;
+    if outcome.is_err() {
+        // Count it with the round's statistics; under overload the count is what gives.
+        let _ = st.tx.try_send(Cmd::Rejected);
+    }
     let (outcome_name, reason) = match &outcome {
         Ok(Verdict::Accepted) => ("accepted", "ok"),
         Ok(Verdict::Rejected(r)) => ("rejected", r.label()),

@@ -151,6 +151,8 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<Verdict>,
     },
     Ready(oneshot::Sender<bool>),
+    /// A message the pipeline refused (counted in the round's statistics).
+    Rejected,
 }
 
 /// Incomplete multipart messages, bounded in number, per participant and in time.
@@ -573,6 +575,11 @@ impl<S: Store> Coordinator<S> {
                     }
                     Cmd::Ready(reply) => {
                         let _ = reply.send(true);
+                    }
+                    Cmd::Rejected => {
+                        self.engine.count_outside(&Verdict::Rejected(
+                            crate::engine::RejectReason::Invalid,
+                        ));
                     }
                 }
             }

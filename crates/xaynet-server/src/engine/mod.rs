@@ -154,6 +154,9 @@ pub enum RejectReason {
     /// A masked model or mask that does not fit the round.
     #[error("invalid mask object: {0}")]
     InvalidMaskObject(AggregationError),
+    /// Refused by the message pipeline (undecryptable, malformed, badly signed, not eligible).
+    #[error("invalid message")]
+    Invalid,
 }
 
 impl RejectReason {
@@ -166,6 +169,7 @@ impl RejectReason {
             RejectReason::SeedDictMismatch => "seed_dict_mismatch",
             RejectReason::NotASummer => "not_a_summer",
             RejectReason::InvalidMaskObject(_) => "invalid_mask_object",
+            RejectReason::Invalid => "invalid",
         }
     }
 }

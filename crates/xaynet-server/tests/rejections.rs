@@ -1,0 +1,174 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+//! Bad messages are rejected without changing the round, and rounds survive dropouts and
+//! fail cleanly when too few participants take part.
+use xaynet_core::crypto::{EncryptKeyPair, OsRng};
+use xaynet_core::eligibility::Task;
+use xaynet_test_support::*;
+
+fn counts(s: &serde_json::Value, phase: &str) -> (u64, u64, u64) {
+    let c = &s["counts"][phase];
+    (
+        c["accepted"].as_u64().unwrap(),
+        c["rejected"].as_u64().unwrap(),
+        c["discarded"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_messages_are_rejected_without_changing_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 8;
+    let mut settings = test_settings(dir.path(), len);
+    settings.api.max_body_bytes = 64 * 1024;
+    settings.pet.sum.time.min = 1.0;
+    settings.pet.update.time.min = 1.0;
+    let running = xaynet_server::server::start(settings).await.unwrap();
+    let c = Client::new(running.addr);
+    let ps: Vec<Participant> = (0..40)
+        .map(|i| Participant::new(i, model(i, len)))
+        .collect();
+    c.wait_phase(1, "sum").await;
+    let p = c.params().await;
+    let (summers, updaters) = roles(&ps, &p);
+    let outsider = ps.iter().find(|x| x.task(&p) == Task::None);
+
+    // Sum phase.
+    let good = summers[0].sum_message(&p);
+    assert_eq!(c.post(good.clone()).await, 200);
+    assert_eq!(c.post(good).await, 200, "replay");
+    assert_eq!(c.post(summers[0].sum_message(&p)).await, 200, "duplicate");
+    assert_eq!(c.post(vec![0u8; 300]).await, 200, "garbage");
+    assert_eq!(c.post(Vec::new()).await, 200, "empty");
+    assert_eq!(
+        c.post(updaters[0].sum_message(&p)).await,
+        200,
+        "forged eligibility: an updater claims sum"
+    );
+    let mut other_round = p.clone();
+    other_round.pk = EncryptKeyPair::generate(&mut OsRng).public;
+    assert_eq!(
+        c.post(summers[0].sum_message(&other_round)).await,
+        200,
+        "wrong round key"
+    );
+    let oversized = c
+        .http
+        .post(format!("{}/message", c.base))
+        .body(vec![0u8; 65 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status().as_u16(), 413);
+    let s = c.status().await;
+    let rejected_so_far = 6;
+    assert_eq!(counts(&s, "sum"), (1, rejected_so_far, 0), "{s}");
+    if let Some(o) = outsider {
+        c.post(o.sum_message(&p)).await;
+        assert_eq!(
+            counts(&c.status().await, "sum").0,
+            1,
+            "a participant with no task is refused"
+        );
+    }
+    for s in &summers[1..] {
+        c.post(s.sum_message(&p)).await;
+    }
+    c.wait_phase(1, "update").await;
+    let sums = c.get("/sums").await.1;
+    assert_eq!(
+        xaynet_core::rest::sum_dict_from_bincode(&sums)
+            .unwrap()
+            .len(),
+        summers.len()
+    );
+
+    // Update phase: a Sum message now is the wrong phase; replays and summers are refused.
+    c.post(summers[0].sum_message(&p)).await;
+    let bodies = updaters[0].update_messages(&c, &p, None).await;
+    c.post(bodies[0].clone()).await;
+    c.post(bodies[0].clone()).await;
+    let from_summer = summers[0].update_messages(&c, &p, None).await;
+    c.post(from_summer[0].clone()).await;
+    let s = c.status().await;
+    let (accepted, rejected, _) = counts(&s, "update");
+    assert_eq!(accepted, 1, "{s}");
+    assert_eq!(rejected, 3, "{s}");
+    // Seeds are only served in Sum2; a bad key is a 400.
+    assert_eq!(c.get("/seeds?pk=AAAA").await.0, 400);
+    assert_eq!(c.get("/seeds").await.0, 400);
+    assert_eq!(c.get("/nothing").await.0, 404);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropouts_and_too_few_updaters() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 8;
+    let mut settings = test_settings(dir.path(), len);
+    settings.pet.update.time.max = 1.5;
+    let running = xaynet_server::server::start(settings).await.unwrap();
+    let c = Client::new(running.addr);
+    let ps: Vec<Participant> = (0..60)
+        .map(|i| Participant::new(i, model(i, len)))
+        .collect();
+
+    // Round 1: only two updaters send; the Update phase times out and round 2 starts.
+    c.wait_phase(1, "sum").await;
+    let p = c.params().await;
+    let (summers, updaters) = roles(&ps, &p);
+    for s in &summers {
+        c.post(s.sum_message(&p)).await;
+    }
+    c.wait_phase(1, "update").await;
+    for u in &updaters[..2] {
+        for b in u.update_messages(&c, &p, None).await {
+            c.post(b).await;
+        }
+    }
+    let s = c.wait_for("round 2", |s| s["round_id"] == 2).await;
+    assert!(
+        s["last_failure"]
+            .as_str()
+            .unwrap()
+            .contains("update phase timed out"),
+        "{s}"
+    );
+    assert_ne!(c.params().await.pk, p.pk, "a new round key");
+    assert_eq!(
+        c.get("/model").await.0,
+        204,
+        "a failed round publishes no model"
+    );
+
+    // Round 2: at least two summers register, only one sends Sum2; the round still completes.
+    let p = c.params().await;
+    let (summers, updaters) = roles(&ps, &p);
+    assert!(
+        summers.len() >= 2,
+        "need two summers, have {}",
+        summers.len()
+    );
+    for s in &summers {
+        c.post(s.sum_message(&p)).await;
+    }
+    c.wait_phase(2, "update").await;
+    for u in &updaters {
+        for b in u.update_messages(&c, &p, None).await {
+            c.post(b).await;
+        }
+    }
+    c.wait_phase(2, "sum2").await;
+    let body = summers[0].sum2_message(&c, &p).await;
+    c.post(body).await;
+    let s = c.wait_for("round 3", |s| s["round_id"] == 3).await;
+    assert_eq!(s["global_model_round_id"], 2, "{s}");
+    let raw = c.get("/model.bin").await.1;
+    let got: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    for (g, w) in got.iter().zip(average(&updaters)) {
+        assert!((g - w).abs() <= 1e-6);
+    }
+    running.stop().await;
+}
