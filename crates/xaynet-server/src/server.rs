@@ -11,6 +11,8 @@ use crate::metrics::Metrics;
 use crate::service::{Coordinator, ModelStore, Published};
 use crate::settings::Settings;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::redis::RedisStore;
+use crate::store::Store;
 
 /// A running coordinator.
 pub struct Running {
@@ -56,14 +58,30 @@ pub enum StartError {
     },
 }
 
-/// Starts a coordinator with `settings` (embedded storage in `storage.data_dir`).
+/// Starts a coordinator with `settings`: the configured store (embedded in
+/// `storage.data_dir`, or Redis) and global models in `storage.data_dir/models`.
 pub async fn start(settings: Settings) -> Result<Running, StartError> {
-    let pet = settings.pet_settings()?;
+    settings.pet_settings()?;
     let dir = &settings.storage.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| crate::store::StoreError::Backend(format!("{}: {e}", dir.display())))?;
-    let store = EmbeddedStore::open(&dir.join("coordinator.redb"))?;
     let models = ModelStore::local(&dir.join("models"))?;
+    if settings.storage.backend == "redis" {
+        let store = RedisStore::connect(&settings.redis.url, &settings.redis.key_prefix).await?;
+        start_with(settings, store, models).await
+    } else {
+        let store = EmbeddedStore::open(&dir.join("coordinator.redb"))?;
+        start_with(settings, store, models).await
+    }
+}
+
+/// Starts a coordinator on a given store and model store.
+pub async fn start_with<S: Store>(
+    settings: Settings,
+    store: S,
+    models: ModelStore,
+) -> Result<Running, StartError> {
+    let pet = settings.pet_settings()?;
     let metrics = Arc::new(Metrics::default());
     let (coordinator, published) =
         Coordinator::start(pet, settings.limits.clone(), store, models, metrics.clone()).await?;

@@ -32,6 +32,8 @@ pub struct Settings {
     pub log: LogSection,
     /// `[storage]`
     pub storage: StorageSection,
+    /// `[redis]`
+    pub redis: RedisSection,
     /// `[limits]`
     pub limits: LimitsSection,
 }
@@ -170,7 +172,7 @@ impl Default for LogSection {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(default)]
 pub struct StorageSection {
-    /// `embedded` (default) or `redis`.
+    /// `embedded` (default) or `redis` (see `[redis]`).
     pub backend: String,
     /// Directory of the embedded database and of the global models.
     pub data_dir: PathBuf,
@@ -181,6 +183,25 @@ impl Default for StorageSection {
         Self {
             backend: "embedded".into(),
             data_dir: PathBuf::from("xaynet-data"),
+        }
+    }
+}
+
+/// `[redis]`: the Redis back end (with `storage.backend = "redis"`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default)]
+pub struct RedisSection {
+    /// `redis://[user][:password@]host[:port][/db]`.
+    pub url: String,
+    /// Prefix of every key this coordinator writes.
+    pub key_prefix: String,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1/".into(),
+            key_prefix: "xaynet:".into(),
         }
     }
 }
@@ -254,10 +275,22 @@ impl Settings {
     }
 
     fn validate_rest(&self) -> Result<(), LoadError> {
-        if !matches!(self.storage.backend.as_str(), "embedded") {
+        if !matches!(self.storage.backend.as_str(), "embedded" | "redis") {
             return Err(invalid(
                 "storage.backend",
-                format!("must be \"embedded\", is {:?}", self.storage.backend),
+                format!(
+                    "must be \"embedded\" or \"redis\", is {:?}",
+                    self.storage.backend
+                ),
+            ));
+        }
+        let url = &self.redis.url;
+        if self.storage.backend == "redis"
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid(
+                "redis.url",
+                "must start with redis:// or rediss://",
             ));
         }
         if self.api.max_body_bytes < 1024 {

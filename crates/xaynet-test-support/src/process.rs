@@ -7,12 +7,28 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A TOML config for fast test rounds: storage in `data_dir`, listening on `bind`.
-pub fn test_config(data_dir: &Path, bind: &str, model_length: usize) -> String {
+/// A TOML config for fast test rounds: storage in `data_dir` (and in Redis at `redis_url`
+/// if given), listening on `bind`.
+pub fn test_config(
+    data_dir: &Path,
+    bind: &str,
+    model_length: usize,
+    redis_url: Option<&str>,
+) -> String {
+    let redis = match redis_url {
+        Some(url) => format!("[redis]\nurl = \"{url}\"\nkey_prefix = \"test:\"\n"),
+        None => String::new(),
+    };
+    let backend = if redis_url.is_some() {
+        "redis"
+    } else {
+        "embedded"
+    };
     format!(
-        r#"[api]
+        r#"{redis}[api]
 bind_address = "{bind}"
 [storage]
+backend = "{backend}"
 data_dir = "{dir}"
 [model]
 length = {model_length}
@@ -79,5 +95,78 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `redis-server` on a free loopback port, with its files in a temporary directory.
+/// Stopped when dropped.
+pub struct RedisServer {
+    child: Child,
+    /// `redis://127.0.0.1:PORT/`.
+    pub url: String,
+    _dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    /// Starts one, or returns `None` when `redis-server` is not installed — which is an error
+    /// (a panic) under `CI=true`, where every test must really run.
+    pub fn start() -> Option<RedisServer> {
+        let installed = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !installed {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "redis-server is not installed (scripts/test.sh installs it)"
+            );
+            eprintln!("redis-server not installed: skipping (scripts/test.sh installs it)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let dir = std::env::temp_dir().join(format!("xaynet-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+            ])
+            .args(["--appendfsync", "always", "--dir"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
     }
 }

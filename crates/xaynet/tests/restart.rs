@@ -2,7 +2,7 @@
 //! Nothing accepted is lost: SIGKILL the coordinator process mid-round and after a round.
 use std::path::Path;
 
-use xaynet_test_support::process::{test_config, ServeProcess};
+use xaynet_test_support::process::{test_config, RedisServer, ServeProcess};
 use xaynet_test_support::*;
 
 fn free_port() -> u16 {
@@ -13,21 +13,33 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &Path, port: u16, len: usize) -> ServeProcess {
+fn start(dir: &Path, port: u16, len: usize, redis: Option<&str>) -> ServeProcess {
     let config = dir.join("coordinator.toml");
-    std::fs::write(
-        &config,
-        test_config(&dir.join("data"), &format!("127.0.0.1:{port}"), len),
-    )
-    .unwrap();
+    let text = test_config(&dir.join("data"), &format!("127.0.0.1:{port}"), len, redis);
+    std::fs::write(&config, text).unwrap();
     ServeProcess::start(Path::new(env!("CARGO_BIN_EXE_xaynet")), &config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_restart() {
+async fn sigkill_with_embedded_storage() {
+    sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_restart(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_with_redis_storage() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_restart(Some(&redis.url))
+        .await;
+}
+
+async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_restart(
+    redis: Option<&str>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (port, len) = (free_port(), 16);
-    let server = start(dir.path(), port, len);
+    let server = start(dir.path(), port, len, redis);
     let c = Client::new(server.addr);
     let ps: Vec<Participant> = (0..30)
         .map(|i| Participant::new(i, model(i, len)))
@@ -51,7 +63,7 @@ async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_r
     assert_eq!(before["counts"]["update"]["accepted"], 2, "{before}");
     server.kill();
 
-    let server = start(dir.path(), port, len);
+    let server = start(dir.path(), port, len, redis);
     let after = c.status().await;
     assert_eq!(after["round_id"], 1, "the same round continues: {after}");
     assert_eq!(after["phase"], "update");
@@ -88,7 +100,7 @@ async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_r
 
     // Killed after the round: the restarted coordinator serves the same model.
     server.kill();
-    let _server = start(dir.path(), port, len);
+    let _server = start(dir.path(), port, len, redis);
     let status = c.status().await;
     assert_eq!(status["global_model_round_id"], 1, "{status}");
     assert_eq!(c.get("/model.bin").await.1, raw);

@@ -10,6 +10,7 @@
 
 pub mod conformance;
 pub mod embedded;
+pub mod redis;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
