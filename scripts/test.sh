@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; CI runs exactly this).
 #
-# Installs what is missing (the wasm32 target, rustfmt, clippy), then runs every check:
-# formatting, clippy with warnings as errors, all tests, the docs, and the wasm32 build of
-# xaynet-core. With CI=true a missing tool is an error, never a skip.
+# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server), then runs every
+# check: formatting, clippy with warnings as errors, all tests, the docs, and the wasm32 build
+# of xaynet-core. Tests start the servers they need (coordinators, redis-server) on free
+# loopback ports and stop them. With CI=true a missing tool is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,21 @@ done
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown || fail "could not install the wasm32-unknown-unknown target"
 fi
+
+step "services used by the tests"
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  fi
+}
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server >/dev/null || fail "could not install redis-server"
+  # The package starts a system instance; the tests run their own on free ports.
+  (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
+fi
+redis-server --version
 
 step "test vectors match ../shared/testvectors (when present)"
 if [ -d ../shared/testvectors ]; then

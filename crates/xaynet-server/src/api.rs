@@ -32,6 +32,10 @@ pub(crate) struct AppState {
     pub tx: mpsc::Sender<Cmd>,
     pub published: watch::Receiver<Arc<Published>>,
     pub in_flight: Arc<Semaphore>,
+    /// One permit per core: pipelines beyond that wait instead of thrashing the caches.
+    pub cpu: Arc<Semaphore>,
+    /// Messages between arrival and hand-over to the coordinator.
+    pub in_pipeline: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -89,7 +93,7 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
     let started = Instant::now();
     let published = st.published.borrow().clone();
     let phase = published.ctx.phase.name();
-    let outcome = process_message(&st, body, published).await;
+    let outcome = process_message(&st, body).await;
     if outcome.is_err() {
         // Count it with the round's statistics; under overload the count is what gives.
         let _ = st.tx.try_send(Cmd::Rejected);
@@ -106,19 +110,24 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
-async fn process_message(
-    st: &AppState,
-    body: Bytes,
-    published: Arc<Published>,
-) -> Result<Verdict, &'static str> {
+async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static str> {
     let Ok(permit) = st.in_flight.clone().try_acquire_owned() else {
         return Ok(Verdict::Discarded);
     };
+    let in_pipeline = PipelineGuard::enter(&st.in_pipeline);
+    let Ok(cpu) = st.cpu.clone().acquire_owned().await else {
+        return Ok(Verdict::Discarded);
+    };
+    // The round may have moved on while this message waited for a core.
+    let published = st.published.borrow().clone();
     let ctx = published.ctx.clone();
     let round_pk = ctx.keys.public;
     let processed = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
         let r = pipeline::process(&body, &ctx);
+        drop(cpu);
         drop(permit);
+        tracing::debug!(took = ?t.elapsed(), bytes = body.len(), "pipeline");
         r
     })
     .await
@@ -139,10 +148,29 @@ async fn process_message(
             reply,
         },
     };
-    if st.tx.try_send(cmd).is_err() {
+    let sent = st.tx.try_send(cmd);
+    // Handed over (or shed): the coordinator no longer needs to wait for this one.
+    drop(in_pipeline);
+    if sent.is_err() {
         return Ok(Verdict::Discarded);
     }
     verdict.await.map_err(|_| "shutdown")
+}
+
+/// Counts a message as "in the pipeline" until it is handed to the coordinator or dropped.
+struct PipelineGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl PipelineGuard {
+    fn enter(counter: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 async fn get_params(State(st): State<AppState>) -> Response {

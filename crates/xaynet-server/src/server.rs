@@ -83,13 +83,27 @@ pub async fn start_with<S: Store>(
 ) -> Result<Running, StartError> {
     let pet = settings.pet_settings()?;
     let metrics = Arc::new(Metrics::default());
-    let (coordinator, published) =
-        Coordinator::start(pet, settings.limits.clone(), store, models, metrics.clone()).await?;
+    let in_pipeline = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (coordinator, published) = Coordinator::start(
+        pet,
+        settings.limits.clone(),
+        store,
+        models,
+        metrics.clone(),
+        in_pipeline.clone(),
+    )
+    .await?;
     let (tx, rx) = mpsc::channel(settings.limits.queue_capacity);
     let state = AppState {
         tx,
         published: published.clone(),
         in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight)),
+        in_pipeline,
+        cpu: Arc::new(Semaphore::new(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )),
         metrics,
     };
     let app = router(

@@ -274,6 +274,14 @@ pub(crate) struct Coordinator<S: Store> {
     published: watch::Sender<Arc<Published>>,
     metrics: Arc<Metrics>,
     max_message_bytes: usize,
+    /// Verdicts waiting for their changes to be committed (group commit).
+    pending: Vec<(oneshot::Sender<Verdict>, Verdict)>,
+    pending_changes: Vec<Change>,
+    pending_since: Option<std::time::Instant>,
+    commit_interval: Duration,
+    /// Messages in the pipeline (decrypting, verifying) right now; when none are and no
+    /// request waits, nothing is coming to share a commit with, so it happens at once.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 fn seeded_rng() -> ChaCha20Rng {
@@ -297,6 +305,7 @@ impl<S: Store> Coordinator<S> {
         store: S,
         models: ModelStore,
         metrics: Arc<Metrics>,
+        in_flight: Arc<std::sync::atomic::AtomicUsize>,
     ) -> Result<(Self, watch::Receiver<Arc<Published>>), StoreError> {
         let mut rng = seeded_rng();
         let now = now_ms();
@@ -353,6 +362,11 @@ impl<S: Store> Coordinator<S> {
             published: tx,
             metrics,
             max_message_bytes,
+            pending: Vec::new(),
+            pending_changes: Vec::new(),
+            pending_since: None,
+            commit_interval: Duration::from_secs_f64(limits.commit_interval),
+            in_flight,
         };
         c.persist(changes).await?;
         c.publish();
@@ -493,6 +507,8 @@ impl<S: Store> Coordinator<S> {
     }
 
     async fn tick(&mut self) {
+        // Time rules may end the phase: what was accepted in it is committed first.
+        self.flush().await;
         let now = now_ms();
         let before = (
             self.engine.round().round_id,
@@ -515,6 +531,8 @@ impl<S: Store> Coordinator<S> {
 
     async fn handle_batch(&mut self, batch: Vec<Cmd>) {
         let now = now_ms();
+        let started = std::time::Instant::now();
+        let batch_len = batch.len();
         let round_pk = self.engine.round().keys.public;
         let mut replies = Vec::with_capacity(batch.len());
         let mut changes = Vec::new();
@@ -584,7 +602,32 @@ impl<S: Store> Coordinator<S> {
                 }
             }
         });
+        tracing::debug!(batch = batch_len, handled = ?started.elapsed(), "batch");
+        self.pending.extend(replies);
+        self.pending_changes.extend(changes);
+        if self.pending_since.is_none() {
+            self.pending_since = Some(std::time::Instant::now());
+        }
+        if self.pending.len() >= 512 || self.commit_interval.is_zero() {
+            self.flush().await;
+        }
+    }
+
+    /// Whether more requests are on their way (queued or in the pipeline).
+    fn busy(&self, rx: &mpsc::Receiver<Cmd>) -> bool {
+        !rx.is_empty() || self.in_flight.load(std::sync::atomic::Ordering::Acquire) > 0
+    }
+
+    /// Commits what the pending verdicts depend on, then answers their senders.
+    async fn flush(&mut self) {
+        let Some(since) = self.pending_since.take() else {
+            return;
+        };
+        let changes = std::mem::take(&mut self.pending_changes);
+        let replies = std::mem::take(&mut self.pending);
+        let started = std::time::Instant::now();
         let result = self.persist(changes).await;
+        tracing::debug!(verdicts = replies.len(), waited = ?since.elapsed(), commit = ?started.elapsed(), "group commit");
         match result {
             Ok(()) => {
                 for (reply, v) in replies {
@@ -598,7 +641,6 @@ impl<S: Store> Coordinator<S> {
                 self.recover(e).await;
             }
         }
-        self.tick().await;
         self.publish();
     }
 
@@ -606,7 +648,13 @@ impl<S: Store> Coordinator<S> {
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         loop {
             let deadline = self.engine.next_deadline().unwrap_or(now_ms() + 1000);
-            let wait = Duration::from_millis(deadline.saturating_sub(now_ms()).min(1000));
+            let mut wait = Duration::from_millis(deadline.saturating_sub(now_ms()).min(1000));
+            if let Some(since) = self.pending_since {
+                wait = wait.min(
+                    (since + self.commit_interval)
+                        .saturating_duration_since(std::time::Instant::now()),
+                );
+            }
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break };
@@ -622,10 +670,15 @@ impl<S: Store> Coordinator<S> {
                         }
                     }
                     self.handle_batch(batch).await;
+                    if !self.busy(&rx) {
+                        self.flush().await;
+                    }
                 }
+                // A commit or a time rule is due; `tick` commits first.
                 _ = tokio::time::sleep(wait) => self.tick().await,
             }
         }
+        self.flush().await;
         tracing::info!("coordinator stopped");
     }
 }

@@ -220,6 +220,9 @@ pub struct LimitsSection {
     pub multipart_per_participant: usize,
     /// Incomplete multipart messages in total.
     pub multipart_total: usize,
+    /// Seconds accepted messages may wait to be committed together (group commit); their
+    /// senders are answered after the commit. 0 commits every batch at once.
+    pub commit_interval: f64,
 }
 
 impl Default for LimitsSection {
@@ -230,6 +233,7 @@ impl Default for LimitsSection {
             multipart_ttl: 300.0,
             multipart_per_participant: 2,
             multipart_total: 1024,
+            commit_interval: 0.1,
         }
     }
 }
@@ -301,6 +305,13 @@ impl Settings {
         }
         if self.limits.max_in_flight == 0 {
             return Err(invalid("limits.max_in_flight", "must be at least 1"));
+        }
+        let ci = self.limits.commit_interval;
+        if !(ci.is_finite() && (0.0..=10.0).contains(&ci)) {
+            return Err(invalid(
+                "limits.commit_interval",
+                "must be between 0 and 10 seconds",
+            ));
         }
         if self.limits.multipart_ttl.is_nan() || self.limits.multipart_ttl <= 0.0 {
             return Err(invalid("limits.multipart_ttl", "must be positive"));

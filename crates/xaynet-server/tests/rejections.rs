@@ -70,9 +70,8 @@ async fn bad_messages_are_rejected_without_changing_state() {
             "a participant with no task is refused"
         );
     }
-    for s in &summers[1..] {
-        c.post(s.sum_message(&p)).await;
-    }
+    c.post_all(summers[1..].iter().map(|s| s.sum_message(&p)).collect())
+        .await;
     c.wait_phase(1, "update").await;
     let sums = c.get("/sums").await.1;
     assert_eq!(
@@ -116,9 +115,8 @@ async fn dropouts_and_too_few_updaters() {
     c.wait_phase(1, "sum").await;
     let p = c.params().await;
     let (summers, updaters) = roles(&ps, &p);
-    for s in &summers {
-        c.post(s.sum_message(&p)).await;
-    }
+    c.post_all(summers.iter().map(|s| s.sum_message(&p)).collect())
+        .await;
     c.wait_phase(1, "update").await;
     for u in &updaters[..2] {
         for b in u.update_messages(&c, &p, None).await {
@@ -148,9 +146,8 @@ async fn dropouts_and_too_few_updaters() {
         "need two summers, have {}",
         summers.len()
     );
-    for s in &summers {
-        c.post(s.sum_message(&p)).await;
-    }
+    c.post_all(summers.iter().map(|s| s.sum_message(&p)).collect())
+        .await;
     c.wait_phase(2, "update").await;
     for u in &updaters {
         for b in u.update_messages(&c, &p, None).await {

@@ -33,9 +33,8 @@ async fn full_rounds_with_many_participants() {
             summers.len(),
             updaters.len()
         );
-        for s in &summers {
-            assert_eq!(c.post(s.sum_message(&p)).await, 200);
-        }
+        c.post_all(summers.iter().map(|s| s.sum_message(&p)).collect())
+            .await;
         c.wait_phase(round, "update").await;
         // Half of the updaters chunk their message into ~1 kB requests.
         for (i, u) in updaters.iter().enumerate() {

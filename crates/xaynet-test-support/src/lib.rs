@@ -35,6 +35,7 @@ pub fn test_settings(dir: &std::path::Path, model_length: usize) -> Settings {
     }
     s.pet.sum.prob = Some(0.2);
     s.pet.update.prob = Some(0.9);
+    s.limits.commit_interval = 0.02;
     s
 }
 
@@ -70,6 +71,28 @@ impl Client {
             .await
             .unwrap();
         r.status().as_u16()
+    }
+
+    /// POSTs all bodies concurrently, as independent participants would; all must get 200.
+    pub async fn post_all(&self, bodies: Vec<Vec<u8>>) {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (http, url) = (self.http.clone(), format!("{}/message", self.base));
+                tokio::spawn(async move {
+                    http.post(url)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 200);
+        }
     }
 
     pub async fn params(&self) -> RoundParameters {

@@ -34,6 +34,8 @@ data_dir = "{dir}"
 length = {model_length}
 [log]
 filter = "warn"
+[limits]
+commit_interval = 0.02
 [pet.sum]
 prob = 0.2
 count = {{ min = 1, max = 100 }}

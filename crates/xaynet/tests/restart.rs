@@ -49,9 +49,8 @@ async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_r
     let p = c.params().await;
     let (summers, updaters) = roles(&ps, &p);
     assert!(!summers.is_empty() && updaters.len() >= 4);
-    for s in &summers {
-        c.post(s.sum_message(&p)).await;
-    }
+    c.post_all(summers.iter().map(|s| s.sum_message(&p)).collect())
+        .await;
     c.wait_phase(1, "update").await;
     // Two updates are accepted (below the minimum of three), then the process dies.
     for u in &updaters[..2] {

@@ -234,6 +234,52 @@ fn add_u128(a: &mut [u128], b: &[u128], qm1: u128) {
     }
 }
 
+/// Writes `v` as `bpn ≤ 8` little-endian bytes each, with the width known at compile time.
+fn write_u64s(v: &[u64], bpn: usize, out: &mut Vec<u8>) {
+    fn write<const N: usize>(v: &[u64], out: &mut Vec<u8>) {
+        let start = out.len();
+        out.resize(start + N * v.len(), 0);
+        for (chunk, x) in out[start..].chunks_exact_mut(N).zip(v) {
+            chunk.copy_from_slice(&x.to_le_bytes()[..N]);
+        }
+    }
+    match bpn {
+        1 => write::<1>(v, out),
+        2 => write::<2>(v, out),
+        3 => write::<3>(v, out),
+        4 => write::<4>(v, out),
+        5 => write::<5>(v, out),
+        6 => write::<6>(v, out),
+        7 => write::<7>(v, out),
+        _ => write::<8>(v, out),
+    }
+}
+
+/// Reads `bpn ≤ 8`-byte little-endian numbers into `out`; whether all are `≤ qm1`.
+fn read_u64s(bytes: &[u8], bpn: usize, qm1: u64, out: &mut Vec<u64>) -> bool {
+    fn read<const N: usize>(bytes: &[u8], qm1: u64, out: &mut Vec<u64>) -> bool {
+        let mut max = 0u64;
+        out.extend(bytes.chunks_exact(N).map(|c| {
+            let mut b = [0u8; 8];
+            b[..N].copy_from_slice(c);
+            let x = u64::from_le_bytes(b);
+            max = max.max(x);
+            x
+        }));
+        max <= qm1
+    }
+    match bpn {
+        1 => read::<1>(bytes, qm1, out),
+        2 => read::<2>(bytes, qm1, out),
+        3 => read::<3>(bytes, qm1, out),
+        4 => read::<4>(bytes, qm1, out),
+        5 => read::<5>(bytes, qm1, out),
+        6 => read::<6>(bytes, qm1, out),
+        7 => read::<7>(bytes, qm1, out),
+        _ => read::<8>(bytes, qm1, out),
+    }
+}
+
 /// A vector of group elements.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Elements {
@@ -281,9 +327,7 @@ impl Elements {
         match self {
             Elements::U64(v) => {
                 if bpn <= 8 {
-                    for x in v {
-                        out.extend_from_slice(&x.to_le_bytes()[..bpn]);
-                    }
+                    write_u64s(v, bpn, out);
                 } else {
                     for x in v {
                         out.extend_from_slice(&x.to_le_bytes());
@@ -319,13 +363,7 @@ impl Elements {
                 let mut v = Vec::with_capacity(count);
                 let mut ok = true;
                 if bpn <= 8 {
-                    for c in bytes.chunks_exact(bpn) {
-                        let mut b = [0u8; 8];
-                        b[..bpn].copy_from_slice(c);
-                        let x = u64::from_le_bytes(b);
-                        ok &= x <= qm1;
-                        v.push(x);
-                    }
+                    ok = read_u64s(bytes, bpn, qm1, &mut v);
                 } else {
                     for c in bytes.chunks_exact(bpn) {
                         let (lo, hi) = c.split_at(8);
