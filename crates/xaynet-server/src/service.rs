@@ -630,6 +630,8 @@ impl<S: Store> Coordinator<S> {
         tracing::debug!(verdicts = replies.len(), waited = ?since.elapsed(), commit = ?started.elapsed(), "group commit");
         match result {
             Ok(()) => {
+                // Publish first, so a sender that reads `/status` after its answer sees itself.
+                self.publish();
                 for (reply, v) in replies {
                     let _ = reply.send(v);
                 }
@@ -639,9 +641,9 @@ impl<S: Store> Coordinator<S> {
                     let _ = reply.send(Verdict::Discarded);
                 }
                 self.recover(e).await;
+                self.publish();
             }
         }
-        self.publish();
     }
 
     /// Runs until `rx` closes.

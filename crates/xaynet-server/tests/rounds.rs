@@ -4,12 +4,27 @@ use xaynet_core::Model;
 use xaynet_test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_rounds_with_many_participants() {
+async fn full_rounds_with_embedded_storage() {
+    full_rounds_with_many_participants(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_rounds_with_redis_storage() {
+    let Some(redis) = xaynet_test_support::process::RedisServer::start() else {
+        return;
+    };
+    full_rounds_with_many_participants(Some(&redis.url)).await;
+}
+
+async fn full_rounds_with_many_participants(redis: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let len = 20;
-    let running = xaynet_server::server::start(test_settings(dir.path(), len))
-        .await
-        .unwrap();
+    let mut settings = test_settings(dir.path(), len);
+    if let Some(url) = redis {
+        settings.storage.backend = "redis".into();
+        settings.redis.url = url.into();
+    }
+    let running = xaynet_server::server::start(settings).await.unwrap();
     let c = Client::new(running.addr);
     assert_eq!(
         c.get("/model").await.0,
