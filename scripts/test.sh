@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; CI runs exactly this).
 #
-# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server), then runs every
+# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, moto's S3 server),
+# then runs every
 # check: formatting, clippy with warnings as errors, all tests, the docs, and the wasm32 build
 # of xaynet-core. Tests start the servers they need (coordinators, redis-server) on free
-# loopback ports and stop them. With CI=true a missing tool is an error, never a skip.
+# loopback ports (coordinators, redis-server, an S3-compatible server) and stop them. With CI=true a missing tool is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,13 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
 fi
 redis-server --version
+if ! command -v moto_server >/dev/null 2>&1; then
+  # moto's server is the S3-compatible HTTP server the model-store tests run against.
+  python3 -m pip install --quiet --disable-pip-version-check "moto[server]" || fail "could not install moto[server]"
+  hash -r
+fi
+command -v moto_server >/dev/null 2>&1 || fail "moto_server is not on PATH after installing moto[server]"
+echo "moto_server: $(command -v moto_server)"
 
 step "test vectors match ../shared/testvectors (when present)"
 if [ -d ../shared/testvectors ]; then

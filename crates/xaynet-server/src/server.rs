@@ -65,7 +65,13 @@ pub async fn start(settings: Settings) -> Result<Running, StartError> {
     let dir = &settings.storage.data_dir;
     std::fs::create_dir_all(dir)
         .map_err(|e| crate::store::StoreError::Backend(format!("{}: {e}", dir.display())))?;
-    let models = ModelStore::local(&dir.join("models"))?;
+    let models = if settings.s3.bucket.is_empty() {
+        ModelStore::local(&dir.join("models"))?
+    } else {
+        let m = ModelStore::s3(&settings.s3)?;
+        m.ping().await?;
+        m
+    };
     if settings.storage.backend == "redis" {
         let store = RedisStore::connect(&settings.redis.url, &settings.redis.key_prefix).await?;
         start_with(settings, store, models).await

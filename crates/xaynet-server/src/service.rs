@@ -236,9 +236,44 @@ impl ModelStore {
         })
     }
 
-    /// Any `object_store` back end (e.g. S3).
+    /// Any `object_store` back end.
     pub fn new(store: Arc<dyn ObjectStore>) -> Self {
         Self { store }
+    }
+
+    /// Models in an S3-compatible bucket (which must exist).
+    pub fn s3(s: &crate::settings::S3Section) -> Result<Self, StoreError> {
+        let mut b = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name(&s.bucket)
+            .with_region(if s.region.is_empty() {
+                "us-east-1"
+            } else {
+                &s.region
+            })
+            .with_access_key_id(&s.access_key)
+            .with_secret_access_key(&s.secret_access_key);
+        if !s.endpoint.is_empty() {
+            b = b
+                .with_endpoint(&s.endpoint)
+                .with_allow_http(s.endpoint.starts_with("http://"))
+                .with_virtual_hosted_style_request(false);
+        }
+        let store = b
+            .build()
+            .map_err(|e| StoreError::Backend(format!("s3: {e}")))?;
+        Ok(Self {
+            store: Arc::new(store),
+        })
+    }
+
+    /// Checks that the store answers (lists the bucket).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let mut listing = self.store.list(None);
+        match listing.next().await {
+            Some(Err(e)) => Err(StoreError::Backend(format!("model store: {e}"))),
+            _ => Ok(()),
+        }
     }
 
     async fn put(&self, id: &str, bytes: Vec<u8>) -> Result<(), StoreError> {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub storage: StorageSection,
     /// `[redis]`
     pub redis: RedisSection,
+    /// `[s3]`
+    pub s3: S3Section,
     /// `[limits]`
     pub limits: LimitsSection,
 }
@@ -204,6 +206,22 @@ impl Default for RedisSection {
             key_prefix: "xaynet:".into(),
         }
     }
+}
+
+/// `[s3]`: store global models in an S3-compatible bucket instead of `data_dir/models`.
+#[derive(Clone, Debug, Deserialize, Serialize, Default)]
+#[serde(default)]
+pub struct S3Section {
+    /// Bucket name; empty keeps models in the local directory. The bucket must exist.
+    pub bucket: String,
+    /// Endpoint URL, e.g. `http://127.0.0.1:9000` for MinIO; empty means AWS.
+    pub endpoint: String,
+    /// Region.
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_access_key: String,
 }
 
 /// `[limits]`: bounds on what outsiders can make the coordinator hold.

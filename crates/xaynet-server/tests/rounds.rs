@@ -5,18 +5,24 @@ use xaynet_test_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_rounds_with_embedded_storage() {
-    full_rounds_with_many_participants(None).await;
+    full_rounds_with_many_participants(None, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_rounds_with_redis_storage() {
+async fn full_rounds_with_redis_storage_and_s3_models() {
     let Some(redis) = xaynet_test_support::process::RedisServer::start() else {
         return;
     };
-    full_rounds_with_many_participants(Some(&redis.url)).await;
+    let Some(s3) = xaynet_test_support::process::S3Server::start() else {
+        return;
+    };
+    full_rounds_with_many_participants(Some(&redis.url), Some(&s3)).await;
 }
 
-async fn full_rounds_with_many_participants(redis: Option<&str>) {
+async fn full_rounds_with_many_participants(
+    redis: Option<&str>,
+    s3: Option<&xaynet_test_support::process::S3Server>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let len = 20;
     let mut settings = test_settings(dir.path(), len);
@@ -24,6 +30,10 @@ async fn full_rounds_with_many_participants(redis: Option<&str>) {
         settings.storage.backend = "redis".into();
         settings.redis.url = url.into();
     }
+    if let Some(s3) = s3 {
+        settings.s3 = s3.settings();
+    }
+    let restart_settings = settings.clone();
     let running = xaynet_server::server::start(settings).await.unwrap();
     let c = Client::new(running.addr);
     assert_eq!(
@@ -87,5 +97,24 @@ async fn full_rounds_with_many_participants(redis: Option<&str>) {
         metrics.contains("xaynet_rounds_total{result=\"completed\"} 2"),
         "{metrics}"
     );
+    let model = c.get("/model").await.1;
+    running.stop().await;
+    if let Some(s3) = s3 {
+        // The model is an object in the bucket, not a local file.
+        assert!(!dir.path().join("models").exists());
+        let listing = reqwest::get(format!("{}/{}", s3.endpoint, s3.bucket))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(listing.contains("<Key>2_"), "{listing}");
+    }
+    // A restarted coordinator serves the last model from the model store.
+    let running = xaynet_server::server::start(restart_settings)
+        .await
+        .unwrap();
+    let c = Client::new(running.addr);
+    assert_eq!(c.get("/model").await.1, model);
     running.stop().await;
 }

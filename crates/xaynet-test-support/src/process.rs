@@ -172,3 +172,88 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self._dir);
     }
 }
+
+/// An S3-compatible server (moto's `moto_server`) on a free loopback port, with one empty
+/// bucket. Stopped when dropped.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The bucket created for the test.
+    pub bucket: String,
+}
+
+impl S3Server {
+    /// Starts one, or returns `None` when `moto_server` is not installed — a panic under
+    /// `CI=true`.
+    pub fn start() -> Option<S3Server> {
+        let installed = Command::new("moto_server")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !installed {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "moto_server (S3-compatible server) is not installed (scripts/test.sh installs it)"
+            );
+            eprintln!("moto_server not installed: skipping (scripts/test.sh installs it)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "moto_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "global-models".into(),
+        };
+        // Create the bucket with a plain HTTP PUT (moto does not require signatures).
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        use std::io::{Read, Write};
+        let req = format!("PUT /{} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", server.bucket);
+        stream.write_all(req.as_bytes()).ok()?;
+        let mut resp = String::new();
+        let _ = stream.read_to_string(&mut resp);
+        assert!(
+            resp.starts_with("HTTP/1.1 200"),
+            "bucket creation failed: {resp}"
+        );
+        Some(server)
+    }
+
+    /// `[s3]` settings pointing at this server.
+    pub fn settings(&self) -> xaynet_server::settings::S3Section {
+        xaynet_server::settings::S3Section {
+            bucket: self.bucket.clone(),
+            endpoint: self.endpoint.clone(),
+            region: "us-east-1".into(),
+            access_key: "test".into(),
+            secret_access_key: "test".into(),
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
