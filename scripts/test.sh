@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; CI runs exactly this).
 #
-# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, moto's S3 server),
-# then runs every
-# check: formatting, clippy with warnings as errors, all tests, the docs, and the wasm32 build
-# of xaynet-core. Tests start the servers they need (coordinators, redis-server) on free
-# loopback ports (coordinators, redis-server, an S3-compatible server) and stop them. With CI=true a missing tool is an error, never a skip.
+# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, moto's S3
+# server), then runs every check: formatting, clippy with warnings as errors, all tests, the
+# docs, and the wasm32 build of xaynet-core. Tests start the servers they need (coordinators,
+# redis-server, an S3-compatible server) on free loopback ports and stop them. With CI=true a
+# missing tool is an error, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
