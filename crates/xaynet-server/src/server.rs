@@ -48,6 +48,9 @@ pub enum StartError {
     /// Storage could not be opened or read.
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The listening socket could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -127,13 +130,48 @@ pub async fn start_with<S: Store>(
         addr: settings.api.bind_address,
         source,
     })?;
+    let tls = match (&settings.api.tls_certificate, &settings.api.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::server_config(
+            cert,
+            key,
+            settings.api.tls_client_auth.as_deref(),
+        )?),
+        _ => None,
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let coordinator_task = tokio::spawn(coordinator.run(rx));
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-            let _ = stop_rx.await;
-        });
-        if let Err(e) = server.await {
+        let served = match tls {
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .map_err(|e| e.to_string()),
+            Some(config) => {
+                let handle = axum_server::Handle::new();
+                let h = handle.clone();
+                tokio::spawn(async move {
+                    let _ = stop_rx.await;
+                    h.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+                });
+                match listener.into_std() {
+                    Ok(std_listener) => {
+                        let rustls = axum_server::tls_rustls::RustlsConfig::from_config(config);
+                        match axum_server::from_tcp_rustls(std_listener, rustls) {
+                            Ok(server) => server
+                                .handle(handle)
+                                .serve(app.into_make_service())
+                                .await
+                                .map_err(|e| e.to_string()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        if let Err(e) = served {
             tracing::error!(error = %e, "HTTP server failed");
         }
         // The router (and with it the last request sender) is gone: the coordinator ends.

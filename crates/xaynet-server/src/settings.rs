@@ -50,6 +50,12 @@ pub struct ApiSettings {
     pub max_body_bytes: usize,
     /// Origins allowed by CORS for browser participants (`["*"]` for any); empty = no CORS.
     pub cors_allowed_origins: Vec<String>,
+    /// PEM certificate chain: with `tls_key`, the API is served over HTTPS.
+    pub tls_certificate: Option<PathBuf>,
+    /// PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM trust anchors: clients must present a certificate they signed (mutual TLS).
+    pub tls_client_auth: Option<PathBuf>,
 }
 
 impl Default for ApiSettings {
@@ -58,6 +64,9 @@ impl Default for ApiSettings {
             bind_address: SocketAddr::from(([127, 0, 0, 1], 8081)),
             max_body_bytes: 64 << 20,
             cors_allowed_origins: Vec::new(),
+            tls_certificate: None,
+            tls_key: None,
+            tls_client_auth: None,
         }
     }
 }
@@ -314,6 +323,45 @@ impl Settings {
                 "redis.url",
                 "must start with redis:// or rediss://",
             ));
+        }
+        match (
+            &self.api.tls_certificate,
+            &self.api.tls_key,
+            &self.api.tls_client_auth,
+        ) {
+            (Some(_), None, _) => {
+                return Err(invalid(
+                    "api.tls_key",
+                    "is required with api.tls_certificate",
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err(invalid(
+                    "api.tls_certificate",
+                    "is required with api.tls_key",
+                ))
+            }
+            (None, None, Some(_)) => {
+                return Err(invalid(
+                    "api.tls_client_auth",
+                    "needs api.tls_certificate and api.tls_key",
+                ))
+            }
+            _ => {}
+        }
+        for (key, path) in [
+            ("api.tls_certificate", &self.api.tls_certificate),
+            ("api.tls_key", &self.api.tls_key),
+            ("api.tls_client_auth", &self.api.tls_client_auth),
+        ] {
+            if let Some(p) = path {
+                if !p.is_file() {
+                    return Err(invalid(
+                        key,
+                        format!("{} is not a readable file", p.display()),
+                    ));
+                }
+            }
         }
         if self.api.max_body_bytes < 1024 {
             return Err(invalid("api.max_body_bytes", "must be at least 1024"));
