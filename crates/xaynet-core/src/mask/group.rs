@@ -141,6 +141,42 @@ impl Group {
         }
     }
 
+    /// Like [`Group::add_assign`], split across `threads` OS threads for long vectors (the
+    /// coordinator's aggregate of a large model). Falls back to one thread on wasm.
+    pub(crate) fn add_assign_par(&self, a: &mut Elements, b: &Elements, threads: usize) {
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            const MIN_CHUNK: usize = 1 << 16;
+            let threads = threads.min(a.len() / MIN_CHUNK).max(1);
+            if threads > 1 {
+                let chunk = a.len().div_ceil(threads);
+                match (&self.width, a, b) {
+                    (Width::U64 { qm1 }, Elements::U64(a), Elements::U64(b)) => {
+                        let qm1 = *qm1;
+                        std::thread::scope(|s| {
+                            for (x, y) in a.chunks_mut(chunk).zip(b.chunks(chunk)) {
+                                s.spawn(move || add_u64(x, y, qm1));
+                            }
+                        });
+                        return;
+                    }
+                    (Width::U128 { qm1 }, Elements::U128(a), Elements::U128(b)) => {
+                        let qm1 = *qm1;
+                        std::thread::scope(|s| {
+                            for (x, y) in a.chunks_mut(chunk).zip(b.chunks(chunk)) {
+                                s.spawn(move || add_u128(x, y, qm1));
+                            }
+                        });
+                        return;
+                    }
+                    (_, a, b) => return self.add_assign(a, b),
+                }
+            }
+        }
+        let _ = threads;
+        self.add_assign(a, b)
+    }
+
     /// `(a − b) mod q` element-wise.
     pub(crate) fn sub(&self, a: &Elements, b: &Elements) -> Elements {
         match (&self.width, a, b) {
@@ -408,6 +444,27 @@ impl Elements {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_add_equals_sequential() {
+        use crate::mask::config::{BoundType, DataType, GroupType, MaskConfig, ModelType};
+        for data_type in [DataType::F32, DataType::F64] {
+            let config = MaskConfig {
+                group_type: GroupType::Prime,
+                data_type,
+                bound_type: BoundType::B6,
+                model_type: ModelType::M12,
+            };
+            let g = Group::new(config);
+            let mut rng = MaskRng::from_seed([5; 32]);
+            let a = g.sample(&mut rng, 300_001);
+            let b = g.sample(&mut rng, 300_001);
+            let (mut seq, mut par) = (a.clone(), a);
+            g.add_assign(&mut seq, &b);
+            g.add_assign_par(&mut par, &b, 4);
+            assert_eq!(seq, par, "{config}");
+        }
+    }
 
     #[test]
     fn add_mod_edges() {

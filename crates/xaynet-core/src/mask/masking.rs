@@ -329,10 +329,17 @@ impl Aggregation {
 
     /// Adds an object already checked with [`Aggregation::validate_aggregation`].
     pub fn add_unchecked(&mut self, obj: MaskObject) {
+        self.add_unchecked_par(obj, 1)
+    }
+
+    /// Like [`Aggregation::add_unchecked`], with the vector addition split across `threads`
+    /// OS threads when the model is long (not on wasm).
+    pub fn add_unchecked_par(&mut self, obj: MaskObject, threads: usize) {
         match &mut self.sum {
             None => self.sum = Some(obj),
             Some(sum) => {
-                self.vect.add_assign(sum.vect.data_mut(), obj.vect.data());
+                self.vect
+                    .add_assign_par(sum.vect.data_mut(), obj.vect.data(), threads);
                 self.unit.add_assign(sum.unit.data_mut(), obj.unit.data());
             }
         }

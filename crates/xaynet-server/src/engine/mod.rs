@@ -292,6 +292,14 @@ pub struct Engine {
     voters: HashSet<PublicSigningKey>,
     counts: BTreeMap<u8, Counts>,
     last_failure: Option<String>,
+    /// Threads for adding a masked model to the aggregate.
+    threads: usize,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 impl Engine {
@@ -325,6 +333,7 @@ impl Engine {
             voters: HashSet::new(),
             counts: BTreeMap::new(),
             last_failure: None,
+            threads: cores(),
         };
         let changes = engine.start_round(now_ms, rng);
         (engine, changes)
@@ -381,6 +390,7 @@ impl Engine {
             voters: votes.into_keys().collect(),
             counts: BTreeMap::new(),
             last_failure: None,
+            threads: cores(),
         };
         for phase in [Phase::Sum, Phase::Update, Phase::Sum2] {
             engine.counts.entry(phase as u8).or_default().accepted = engine.accepted_in(phase);
@@ -584,7 +594,9 @@ impl Engine {
                 if let Err(e) = self.aggregation.validate_aggregation(&masked_model) {
                     return reject(RejectReason::InvalidMaskObject(e));
                 }
-                self.aggregation.add_unchecked(masked_model);
+                // Long models are added on all cores: aggregation is not serialised on one.
+                self.aggregation
+                    .add_unchecked_par(masked_model, self.threads);
                 self.aggregate_dirty = true;
                 self.updaters.insert(pk);
                 for (sum_pk, seed) in &local_seed_dict {
