@@ -448,13 +448,18 @@ mod tests {
     #[test]
     fn parallel_add_equals_sequential() {
         use crate::mask::config::{BoundType, DataType, GroupType, MaskConfig, ModelType};
-        for data_type in [DataType::F32, DataType::F64] {
-            let config = MaskConfig {
-                group_type: GroupType::Prime,
-                data_type,
-                bound_type: BoundType::B6,
-                model_type: ModelType::M12,
-            };
+        // One u64 group (the default) and two u128 groups.
+        let wide = |data_type| MaskConfig {
+            group_type: GroupType::Prime,
+            data_type,
+            bound_type: BoundType::B6,
+            model_type: ModelType::M12,
+        };
+        for config in [
+            MaskConfig::default(),
+            wide(DataType::F32),
+            wide(DataType::F64),
+        ] {
             let g = Group::new(config);
             let mut rng = MaskRng::from_seed([5; 32]);
             let a = g.sample(&mut rng, 300_001);
