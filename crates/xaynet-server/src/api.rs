@@ -94,14 +94,24 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
     let published = st.published.borrow().clone();
     let phase = published.ctx.phase.name();
     let outcome = process_message(&st, body).await;
-    if outcome.is_err() {
-        // Count it with the round's statistics; under overload the count is what gives.
-        let _ = st.tx.try_send(Cmd::Rejected);
+    // Count refusals made before the engine with the round's statistics (best effort: under
+    // overload the count is what gives).
+    match outcome {
+        Err(OVERLOAD) => {
+            let _ = st.tx.try_send(Cmd::Count(Verdict::Discarded));
+        }
+        Err(_) => {
+            let _ = st.tx.try_send(Cmd::Count(Verdict::Rejected(
+                crate::engine::RejectReason::Invalid,
+            )));
+        }
+        Ok(_) => {}
     }
     let (outcome_name, reason) = match &outcome {
         Ok(Verdict::Accepted) => ("accepted", "ok"),
         Ok(Verdict::Rejected(r)) => ("rejected", r.label()),
         Ok(Verdict::Discarded) => ("discarded", "limit"),
+        Err(OVERLOAD) => ("discarded", OVERLOAD),
         Err(reason) => ("rejected", *reason),
     };
     st.metrics.message(phase, outcome_name, reason);
@@ -110,13 +120,16 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
+/// The refusal label of a message shed under overload (too many in flight, queue full).
+const OVERLOAD: &str = "overload";
+
 async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static str> {
     let Ok(permit) = st.in_flight.clone().try_acquire_owned() else {
-        return Ok(Verdict::Discarded);
+        return Err(OVERLOAD);
     };
     let in_pipeline = PipelineGuard::enter(&st.in_pipeline);
     let Ok(cpu) = st.cpu.clone().acquire_owned().await else {
-        return Ok(Verdict::Discarded);
+        return Err(OVERLOAD);
     };
     // The round may have moved on while this message waited for a core.
     let published = st.published.borrow().clone();
@@ -152,7 +165,7 @@ async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static
     // Handed over (or shed): the coordinator no longer needs to wait for this one.
     drop(in_pipeline);
     if sent.is_err() {
-        return Ok(Verdict::Discarded);
+        return Err(OVERLOAD);
     }
     verdict.await.map_err(|_| "shutdown")
 }

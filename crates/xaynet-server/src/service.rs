@@ -151,8 +151,8 @@ pub(crate) enum Cmd {
         reply: oneshot::Sender<Verdict>,
     },
     Ready(oneshot::Sender<bool>),
-    /// A message the pipeline refused (counted in the round's statistics).
-    Rejected,
+    /// A message refused before reaching the engine (counted in the round's statistics).
+    Count(Verdict),
 }
 
 /// Incomplete multipart messages, bounded in number, per participant and in time.
@@ -629,11 +629,7 @@ impl<S: Store> Coordinator<S> {
                     Cmd::Ready(reply) => {
                         let _ = reply.send(true);
                     }
-                    Cmd::Rejected => {
-                        self.engine.count_outside(&Verdict::Rejected(
-                            crate::engine::RejectReason::Invalid,
-                        ));
-                    }
+                    Cmd::Count(verdict) => self.engine.count_outside(&verdict),
                 }
             }
         });

@@ -171,3 +171,34 @@ async fn dropouts_and_too_few_updaters() {
     }
     running.stop().await;
 }
+
+/// Under overload messages are shed (counted as discarded), nothing queues without bound,
+/// and the coordinator keeps answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overload_sheds_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = test_settings(dir.path(), 8);
+    settings.limits.max_in_flight = 1;
+    settings.limits.queue_capacity = 1;
+    let running = xaynet_server::server::start(settings).await.unwrap();
+    let c = Client::new(running.addr);
+    // Large bodies keep the single pipeline slot busy while the others arrive.
+    let bodies: Vec<Vec<u8>> = (0..16).map(|_| vec![7u8; 4 << 20]).collect();
+    c.post_all(bodies).await;
+    let metrics = String::from_utf8(c.get("/metrics").await.1).unwrap();
+    let shed: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("xaynet_messages_total") && l.contains("reason=\"overload\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let refused: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("xaynet_messages_total") && l.contains("outcome=\"rejected\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(shed > 0, "some messages were shed: {metrics}");
+    assert_eq!(shed + refused, 16, "every message got a verdict: {metrics}");
+    assert_eq!(c.get("/health").await.0, 200);
+    assert_eq!(c.get("/params").await.0, 200);
+    running.stop().await;
+}
