@@ -14,11 +14,52 @@ fn counts(s: &serde_json::Value, phase: &str) -> (u64, u64, u64) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_messages_are_rejected_without_changing_state() {
+/// Runs `f` with settings on the embedded store, then on a real redis-server.
+macro_rules! both_backends {
+    ($embedded:ident, $redis:ident, $body:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $embedded() {
+            $body(None).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $redis() {
+            let Some(redis) = xaynet_test_support::process::RedisServer::start() else {
+                return;
+            };
+            $body(Some(&redis.url)).await;
+        }
+    };
+}
+
+fn settings_for(
+    dir: &std::path::Path,
+    len: usize,
+    redis: Option<&str>,
+) -> xaynet_server::settings::Settings {
+    let mut s = test_settings(dir, len);
+    if let Some(url) = redis {
+        s.storage.backend = "redis".into();
+        s.redis.url = url.into();
+    }
+    s
+}
+
+both_backends!(
+    bad_messages_embedded,
+    bad_messages_redis,
+    bad_messages_are_rejected_without_changing_state
+);
+both_backends!(
+    dropouts_embedded,
+    dropouts_redis,
+    dropouts_and_too_few_updaters
+);
+
+async fn bad_messages_are_rejected_without_changing_state(redis: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let len = 8;
-    let mut settings = test_settings(dir.path(), len);
+    let mut settings = settings_for(dir.path(), len, redis);
     settings.api.max_body_bytes = 64 * 1024;
     settings.pet.sum.time.min = 1.0;
     settings.pet.update.time.min = 1.0;
@@ -101,11 +142,10 @@ async fn bad_messages_are_rejected_without_changing_state() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropouts_and_too_few_updaters() {
+async fn dropouts_and_too_few_updaters(redis: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let len = 8;
-    let mut settings = test_settings(dir.path(), len);
+    let mut settings = settings_for(dir.path(), len, redis);
     settings.pet.update.time.max = 1.5;
     let running = xaynet_server::server::start(settings).await.unwrap();
     let c = Client::new(running.addr);
