@@ -62,31 +62,27 @@ async fn full_rounds_with_many_participants(
             .await;
         c.wait_phase(round, "update").await;
         // Half of the updaters chunk their message into ~1 kB requests.
+        let mut sequences = Vec::new();
         for (i, u) in updaters.iter().enumerate() {
             let max = if i % 2 == 0 { Some(1000) } else { None };
-            for body in u.update_messages(&c, &p, max).await {
-                assert_eq!(c.post(body).await, 200);
-            }
+            sequences.push(u.update_messages(&c, &p, max).await);
         }
+        c.post_sequences(sequences).await;
         c.wait_phase(round, "sum2").await;
-        for s in &summers {
-            let body = s.sum2_message(&c, &p).await;
-            assert_eq!(c.post(body).await, 200);
-        }
+        // One summer's mask is enough; the others may drop out.
+        let summers = accepted_summers(&c, &summers).await;
+        let updaters = accepted_updaters(&c, summers[0], &updaters).await;
+        assert!(updaters.len() >= 3);
+        let body = summers[0].sum2_message(&c, &p).await;
+        assert_eq!(c.post(body).await, 200);
         let status = c
             .wait_for("next round", |s| s["round_id"] == round + 1)
             .await;
         assert_eq!(status["global_model_round_id"], round, "{status}");
         let (code, raw) = c.get("/model.bin").await;
         assert_eq!(code, 200);
-        let got: Vec<f32> = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-            .collect();
-        let want = average(&updaters);
-        for (g, w) in got.iter().zip(&want) {
-            assert!((g - w).abs() <= 1e-6, "{g} vs {w}");
-        }
+        assert_average(&raw, &updaters);
+        let got = f32s(&raw);
         let (code, body) = c.get("/model").await;
         assert_eq!(code, 200);
         let exact = Model::from_bincode(&body).unwrap().to_f32().unwrap();

@@ -95,6 +95,26 @@ impl Client {
         }
     }
 
+    /// POSTs several participants' messages: each participant's in order (e.g. the chunks
+    /// of one Update), the participants concurrently.
+    pub async fn post_sequences(&self, sequences: Vec<Vec<Vec<u8>>>) {
+        let tasks: Vec<_> = sequences
+            .into_iter()
+            .map(|bodies| {
+                let (http, url) = (self.http.clone(), format!("{}/message", self.base));
+                tokio::spawn(async move {
+                    for body in bodies {
+                        let status = http.post(&url).body(body).send().await.unwrap().status();
+                        assert_eq!(status.as_u16(), 200);
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+    }
+
     pub async fn params(&self) -> RoundParameters {
         RoundParameters::from_bincode(&self.get("/params").await.1).unwrap()
     }
@@ -263,12 +283,71 @@ pub fn roles<'a>(
     (summers, updaters)
 }
 
+/// The summers the coordinator accepted (those in the published sum dictionary). Sum messages
+/// that arrive after the phase's minimum time and count were met are refused, so under
+/// concurrency not every eligible summer makes it.
+pub async fn accepted_summers<'a>(c: &Client, summers: &[&'a Participant]) -> Vec<&'a Participant> {
+    let (status, body) = c.get("/sums").await;
+    assert_eq!(status, 200, "sum dict published");
+    let sums = sum_dict_from_bincode(&body).unwrap();
+    summers
+        .iter()
+        .copied()
+        .filter(|s| sums.contains_key(&s.keys.public))
+        .collect()
+}
+
+/// The updaters the coordinator accepted, read from `summer`'s seed dictionary during Sum2
+/// (every accepted update sealed a seed to every summer). Update messages that arrive after the
+/// phase's minimum time and count were met are refused, so not every updater makes it.
+pub async fn accepted_updaters<'a>(
+    c: &Client,
+    summer: &Participant,
+    updaters: &[&'a Participant],
+) -> Vec<&'a Participant> {
+    use base64::Engine as _;
+    let pk = base64::engine::general_purpose::STANDARD.encode(summer.keys.public.as_bytes());
+    let pk = pk
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, body) = c.get(&format!("/seeds?pk={pk}")).await;
+    assert_eq!(status, 200, "seeds for this summer");
+    let seeds = update_seed_dict_from_bincode(&body).unwrap();
+    updaters
+        .iter()
+        .copied()
+        .filter(|u| seeds.contains_key(&u.keys.public))
+        .collect()
+}
+
 /// The plain average of the updaters' models.
 pub fn average(updaters: &[&Participant]) -> Vec<f32> {
     let n = updaters.len() as f64;
     (0..updaters[0].model.len())
         .map(|i| (updaters.iter().map(|u| u.model[i] as f64).sum::<f64>() / n) as f32)
         .collect()
+}
+
+/// Decodes a `/model.bin` body of f32 weights.
+pub fn f32s(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+/// Asserts that the served global model is the plain average of the updaters' models within
+/// the masking precision.
+pub fn assert_average(raw: &[u8], updaters: &[&Participant]) {
+    let got = f32s(raw);
+    let want = average(updaters);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert!(
+            (g - w).abs() <= 1e-6,
+            "global model {g} vs plain average {w}"
+        );
+    }
 }
 
 pub fn model(i: u32, len: usize) -> Vec<f32> {

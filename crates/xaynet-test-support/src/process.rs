@@ -100,6 +100,45 @@ impl Drop for ServeProcess {
     }
 }
 
+/// Whether `program` runs; when it does not, that is a panic under `CI=true` (where every
+/// test must really run) and a skip message otherwise.
+fn available(program: &str, probe: &str) -> bool {
+    let ok = Command::new(program)
+        .arg(probe)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{program} is not installed (scripts/test.sh installs it)"
+        );
+        eprintln!("{program} not installed: skipping (scripts/test.sh installs it)");
+    }
+    ok
+}
+
+/// A free loopback port.
+fn free_port() -> Option<u16> {
+    Some(
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_for_port(port: u16, what: &str, limit: Duration) {
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < limit, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A `redis-server` on a free loopback port, with its files in a temporary directory.
 /// Stopped when dropped.
 pub struct RedisServer {
@@ -113,23 +152,10 @@ impl RedisServer {
     /// Starts one, or returns `None` when `redis-server` is not installed — which is an error
     /// (a panic) under `CI=true`, where every test must really run.
     pub fn start() -> Option<RedisServer> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .output()
-            .is_ok();
-        if !installed {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "redis-server is not installed (scripts/test.sh installs it)"
-            );
-            eprintln!("redis-server not installed: skipping (scripts/test.sh installs it)");
+        if !available("redis-server", "--version") {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("xaynet-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let child = Command::new("redis-server")
@@ -149,19 +175,13 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start redis-server");
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(RedisServer {
+        let server = RedisServer {
             child,
             url: format!("redis://127.0.0.1:{port}/"),
             _dir: dir,
-        })
+        };
+        wait_for_port(port, "redis-server", Duration::from_secs(20));
+        Some(server)
     }
 }
 
@@ -187,44 +207,22 @@ impl S3Server {
     /// Starts one, or returns `None` when `moto_server` is not installed — a panic under
     /// `CI=true`.
     pub fn start() -> Option<S3Server> {
-        let installed = Command::new("moto_server")
-            .arg("--help")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !installed {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "moto_server (S3-compatible server) is not installed (scripts/test.sh installs it)"
-            );
-            eprintln!("moto_server not installed: skipping (scripts/test.sh installs it)");
+        if !available("moto_server", "--help") {
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_port()?;
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto_server");
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
         let server = S3Server {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),
             bucket: "global-models".into(),
         };
+        wait_for_port(port, "moto_server", Duration::from_secs(60));
         // Create the bucket with a plain HTTP PUT (moto does not require signatures).
         let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
         use std::io::{Read, Write};

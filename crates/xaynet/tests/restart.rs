@@ -71,30 +71,29 @@ async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_r
         "accepted updates survived: {after}"
     );
     assert_eq!(c.params().await, p, "same round parameters and key");
+    let mut sequences = Vec::new();
     for u in &updaters[2..] {
-        for body in u.update_messages(&c, &p, Some(700)).await {
-            c.post(body).await;
-        }
+        sequences.push(u.update_messages(&c, &p, Some(700)).await);
     }
+    c.post_sequences(sequences).await;
     c.wait_phase(1, "sum2").await;
-    for s in &summers {
-        let body = s.sum2_message(&c, &p).await;
-        c.post(body).await;
+    let summers = accepted_summers(&c, &summers).await;
+    let accepted = accepted_updaters(&c, summers[0], &updaters).await;
+    for before_kill in &updaters[..2] {
+        assert!(
+            accepted
+                .iter()
+                .any(|u| u.keys.public == before_kill.keys.public),
+            "an update accepted before the kill is still in the round"
+        );
     }
+    let body = summers[0].sum2_message(&c, &p).await;
+    c.post(body).await;
     c.wait_for("round 2", |s| s["round_id"] == 2).await;
     let (code, raw) = c.get("/model.bin").await;
     assert_eq!(code, 200);
-    let got: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let want = average(&updaters);
-    for (g, w) in got.iter().zip(&want) {
-        assert!(
-            (g - w).abs() <= 1e-6,
-            "every accepted update is in the model: {g} vs {w}"
-        );
-    }
+    // Every accepted update, before and after the kill, is in the model.
+    assert_average(&raw, &accepted);
     let v1 = c.get("/model").await.1;
 
     // Killed after the round: the restarted coordinator serves the same model.
