@@ -103,6 +103,88 @@ async fn sigkill_mid_update_loses_nothing_and_a_finished_round_is_served_after_r
     assert_eq!(status["global_model_round_id"], 1, "{status}");
     assert_eq!(c.get("/model.bin").await.1, raw);
     assert_eq!(c.get("/model").await.1, v1);
+
+    // `xaynet model get` prints the same weights, from either endpoint.
+    let url = format!("http://{}", c.base.trim_start_matches("http://"));
+    for v1_flag in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xaynet"));
+        cmd.args(["model", "get", "--url", &url]);
+        if v1_flag {
+            cmd.arg("--v1");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let printed: Vec<f64> = serde_json::from_slice(&out.stdout).unwrap();
+        let served = f32s(&raw);
+        assert_eq!(printed.len(), served.len());
+        for (p, s) in printed.iter().zip(&served) {
+            assert!((p - *s as f64).abs() <= 1e-6, "{p} vs {s}");
+        }
+    }
+}
+
+#[test]
+fn keygen_writes_a_private_key_file_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("key.hex");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xaynet"))
+            .args(["keygen", "--out"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = std::fs::read_to_string(&path).unwrap();
+    let secret = hex::decode(secret.trim()).unwrap();
+    let key = xaynet_core::SecretSigningKey::from_libsodium_bytes(&secret).unwrap();
+    assert!(stdout.contains(&format!(
+        "public_key {}",
+        hex::encode(key.public_key().as_bytes())
+    )));
+    assert!(
+        !stdout.contains(&hex::encode(&secret)),
+        "the secret is not printed"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let again = run();
+    assert!(
+        !again.status.success(),
+        "an existing key file is never overwritten"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        format!("{}\n", hex::encode(&secret)).into_bytes()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn model_get_before_any_round_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = xaynet_server::server::start(test_settings(dir.path(), 4))
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_xaynet"))
+        .args(["model", "get", "--url", &format!("http://{}", running.addr)])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no global model yet"));
+    running.stop().await;
 }
 
 #[test]
