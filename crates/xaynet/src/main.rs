@@ -203,7 +203,7 @@ fn decode_raw(body: &[u8], kind: &str) -> anyhow::Result<Vec<f64>> {
         "f64" | "i64" => 8,
         other => anyhow::bail!("unknown data type {other:?}"),
     };
-    if body.len() % width != 0 {
+    if !body.len().is_multiple_of(width) {
         anyhow::bail!(
             "body of {} bytes is not a whole number of {kind} values",
             body.len()
