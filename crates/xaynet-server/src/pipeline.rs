@@ -2,7 +2,7 @@
 //! round key → parse → task eligibility. Pure CPU work on one message, run off the async
 //! reactor; multipart reassembly happens in the coordinator, which owns the buffers.
 
-use xaynet_core::crypto::{EncryptKeyPair, PublicEncryptKey, PublicSigningKey};
+use xaynet_core::crypto::{EncryptKeyPair, PublicSigningKey};
 use xaynet_core::eligibility::{verify_sum_task, verify_update_task};
 use xaynet_core::message::{Chunk, DecodeError, Message, MessageBuffer, Payload, Tag};
 use xaynet_core::RoundParameters;
@@ -150,6 +150,3 @@ pub fn to_request(
         Payload::Chunk(_) => Err(PipelineError::Decode(DecodeError::InvalidTag(0))),
     }
 }
-
-/// The round key a request was made for (carried alongside it to the engine).
-pub type RoundKey = PublicEncryptKey;
