@@ -7,6 +7,8 @@
 mod api;
 pub mod engine;
 pub mod metrics;
+pub mod model_store;
+mod multipart;
 pub mod pipeline;
 pub mod server;
 pub mod service;

@@ -11,20 +11,19 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::{mpsc, oneshot, watch};
 use xaynet_core::crypto::{OsRng, PublicEncryptKey, PublicSigningKey};
 use xaynet_core::eligibility::RoundSeed;
 use xaynet_core::mask::{DataType, UnmaskedModel};
-use xaynet_core::message::{Chunk, Reassembler, Tag};
+use xaynet_core::message::{Chunk, Tag};
 use xaynet_core::rest::{sum_dict_to_bincode, update_seed_dict_to_bincode};
 
 use crate::engine::{Change, Counts, Engine, PetSettings, Phase, Request, Verdict};
 use crate::metrics::Metrics;
+pub use crate::model_store::ModelStore;
+use crate::multipart::Multipart;
 use crate::pipeline::{to_request, RoundContext};
 use crate::settings::LimitsSection;
 use crate::store::{ops_of, Op, Store, StoreError};
@@ -153,148 +152,6 @@ pub(crate) enum Cmd {
     Ready(oneshot::Sender<bool>),
     /// A message refused before reaching the engine (counted in the round's statistics).
     Count(Verdict),
-}
-
-/// Incomplete multipart messages, bounded in number, per participant and in time.
-struct Multipart {
-    buffers: HashMap<(PublicSigningKey, u16), (Reassembler, u64, PublicEncryptKey)>,
-    ttl_ms: u64,
-    per_participant: usize,
-    total: usize,
-}
-
-impl Multipart {
-    fn new(limits: &LimitsSection) -> Self {
-        Self {
-            buffers: HashMap::new(),
-            ttl_ms: (limits.multipart_ttl * 1000.0) as u64,
-            per_participant: limits.multipart_per_participant,
-            total: limits.multipart_total,
-        }
-    }
-
-    fn expire(&mut self, now: u64, round_pk: &PublicEncryptKey) {
-        let ttl = self.ttl_ms;
-        self.buffers
-            .retain(|_, (_, created, pk)| now.saturating_sub(*created) < ttl && pk == round_pk);
-    }
-
-    /// Adds a chunk: `Ok(Some(payload bytes))` when complete, `Ok(None)` while incomplete.
-    fn add(
-        &mut self,
-        now: u64,
-        round_pk: PublicEncryptKey,
-        pk: PublicSigningKey,
-        tag: Tag,
-        chunk: Chunk,
-        max_bytes: usize,
-    ) -> Result<Option<xaynet_core::message::Payload>, &'static str> {
-        self.expire(now, &round_pk);
-        let key = (pk, chunk.message_id);
-        if !self.buffers.contains_key(&key) {
-            if self.buffers.len() >= self.total {
-                return Err("multipart_full");
-            }
-            if self.buffers.keys().filter(|(p, _)| *p == pk).count() >= self.per_participant {
-                return Err("multipart_per_participant");
-            }
-            self.buffers
-                .insert(key, (Reassembler::new(tag, max_bytes), now, round_pk));
-        }
-        let Some((re, _, _)) = self.buffers.get_mut(&key) else {
-            return Err("multipart_full");
-        };
-        match re.add(chunk) {
-            Ok(Some(payload)) => {
-                self.buffers.remove(&key);
-                Ok(Some(payload))
-            }
-            Ok(None) => Ok(None),
-            Err(_) => {
-                self.buffers.remove(&key);
-                Err("multipart_invalid")
-            }
-        }
-    }
-}
-
-/// Stores global models as objects named by their id.
-#[derive(Clone)]
-pub struct ModelStore {
-    store: Arc<dyn ObjectStore>,
-}
-
-impl ModelStore {
-    /// Models as files in `dir` (created if missing).
-    pub fn local(dir: &std::path::Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", dir.display())))?;
-        let fs = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        Ok(Self {
-            store: Arc::new(fs),
-        })
-    }
-
-    /// Any `object_store` back end.
-    pub fn new(store: Arc<dyn ObjectStore>) -> Self {
-        Self { store }
-    }
-
-    /// Models in an S3-compatible bucket (which must exist).
-    pub fn s3(s: &crate::settings::S3Section) -> Result<Self, StoreError> {
-        let mut b = object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(&s.bucket)
-            .with_region(if s.region.is_empty() {
-                "us-east-1"
-            } else {
-                &s.region
-            })
-            .with_access_key_id(&s.access_key)
-            .with_secret_access_key(&s.secret_access_key);
-        if !s.endpoint.is_empty() {
-            b = b
-                .with_endpoint(&s.endpoint)
-                .with_allow_http(s.endpoint.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
-        }
-        let store = b
-            .build()
-            .map_err(|e| StoreError::Backend(format!("s3: {e}")))?;
-        Ok(Self {
-            store: Arc::new(store),
-        })
-    }
-
-    /// Checks that the store answers (lists the bucket).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        use futures_util::StreamExt;
-        let mut listing = self.store.list(None);
-        match listing.next().await {
-            Some(Err(e)) => Err(StoreError::Backend(format!("model store: {e}"))),
-            _ => Ok(()),
-        }
-    }
-
-    async fn put(&self, id: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.store
-            .put(&ObjectPath::from(id), PutPayload::from(bytes))
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::Backend(format!("storing model {id}: {e}")))
-    }
-
-    async fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
-        let r = self
-            .store
-            .get(&ObjectPath::from(id))
-            .await
-            .map_err(|e| StoreError::Backend(format!("reading model {id}: {e}")))?;
-        r.bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| StoreError::Backend(format!("reading model {id}: {e}")))
-    }
 }
 
 /// The coordinator task's state.
