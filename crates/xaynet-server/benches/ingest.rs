@@ -158,6 +158,37 @@ async fn main() {
     });
     eprintln!("one core: open {open_ms:.1} ms, verify {verify_ms:.1} ms, parse {parse_ms:.1} ms, add to aggregate (incl. a 8 MB clone) {add_ms:.1} ms, encode aggregate {encode_ms:.1} ms");
 
+    // Transport alone: the same client and bodies against a handler that only reads them.
+    let sink = axum::Router::new()
+        .route(
+            "/message",
+            axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let senders_t: usize = std::env::var("XAYNET_BENCH_SENDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let transport_start = Instant::now();
+    let mut tasks = Vec::new();
+    for part in bodies.chunks(n.div_ceil(senders_t)) {
+        let part = part.to_vec();
+        let client = reqwest::Client::new();
+        let url = format!("http://{sink_addr}/message");
+        tasks.push(tokio::spawn(async move {
+            for body in part {
+                client.post(&url).body(body).send().await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let transport = transport_start.elapsed().as_secs_f64();
+
     // Ingest: `senders` requests in flight, as many participants would keep it.
     let senders: usize = std::env::var("XAYNET_BENCH_SENDERS")
         .ok()
@@ -200,6 +231,10 @@ async fn main() {
     println!(
         "  ratio ingest / (open + verify): {:.2} (goal <= 1.3)",
         wall / floor
+    );
+    println!(
+        "  HTTP transfer alone (same client and bodies, a handler that only reads them): {:.2} s",
+        transport
     );
     running.stop().await;
 }
