@@ -115,6 +115,22 @@ impl Client {
         }
     }
 
+    /// The seeds published for a summer during Sum2 (`GET /seeds?pk=`, the key URL-encoded).
+    pub async fn seeds(
+        &self,
+        summer: &xaynet_core::PublicSigningKey,
+    ) -> xaynet_core::UpdateSeedDict {
+        use base64::Engine as _;
+        let pk = base64::engine::general_purpose::STANDARD.encode(summer.as_bytes());
+        let pk = pk
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let (status, body) = self.get(&format!("/seeds?pk={pk}")).await;
+        assert_eq!(status, 200, "seeds for this summer");
+        update_seed_dict_from_bincode(&body).unwrap()
+    }
+
     pub async fn params(&self) -> RoundParameters {
         RoundParameters::from_bincode(&self.get("/params").await.1).unwrap()
     }
@@ -234,15 +250,7 @@ impl Participant {
     }
 
     pub async fn sum2_message(&self, c: &Client, p: &RoundParameters) -> Vec<u8> {
-        use base64::Engine as _;
-        let pk = base64::engine::general_purpose::STANDARD.encode(self.keys.public.as_bytes());
-        let pk: String = pk
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
-        let (status, body) = c.get(&format!("/seeds?pk={pk}")).await;
-        assert_eq!(status, 200, "seeds for this summer");
-        let seeds = update_seed_dict_from_bincode(&body).unwrap();
+        let seeds = c.seeds(&self.keys.public).await;
         let len = p.model_length as usize;
         let (vg, ug) = (
             Group::new(p.mask_config.vect),
@@ -305,15 +313,7 @@ pub async fn accepted_updaters<'a>(
     summer: &Participant,
     updaters: &[&'a Participant],
 ) -> Vec<&'a Participant> {
-    use base64::Engine as _;
-    let pk = base64::engine::general_purpose::STANDARD.encode(summer.keys.public.as_bytes());
-    let pk = pk
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    let (status, body) = c.get(&format!("/seeds?pk={pk}")).await;
-    assert_eq!(status, 200, "seeds for this summer");
-    let seeds = update_seed_dict_from_bincode(&body).unwrap();
+    let seeds = c.seeds(&summer.keys.public).await;
     updaters
         .iter()
         .copied()
