@@ -332,3 +332,100 @@ fn settings_validation_names_the_key() {
     assert_eq!(s.validate().unwrap_err().key, "pet.sum2.count.max");
     assert!(settings().validate().is_ok());
 }
+
+mod random_sequences {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Sum(u8),
+        Update(u8, bool),
+        Sum2(u8, bool),
+        Tick(u16),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0u8..4).prop_map(Step::Sum),
+            (0u8..8, any::<bool>()).prop_map(|(i, ok)| Step::Update(i, ok)),
+            (0u8..4, any::<bool>()).prop_map(|(i, ok)| Step::Sum2(i, ok)),
+            (0u16..400).prop_map(Step::Tick),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// Any sequence of requests and clock ticks keeps the engine consistent: it never
+        /// panics, counts match what was accepted, rounds only move forward and every round
+        /// that ends either publishes a model or records a failure.
+        #[test]
+        fn engine_stays_consistent(steps in prop::collection::vec(step(), 1..60)) {
+            let mut rng = rng();
+            let (mut e, _) = Engine::new(settings(), 0, RoundSeed::ZERO, 0, &mut rng);
+            let summers = summers(4);
+            let mut now = 0u64;
+            let mut last_round = e.round().round_id;
+            for s in steps {
+                let pk = e.round().keys.public;
+                let (verdict, changes) = match s {
+                    Step::Sum(i) => e.handle(&pk, sum_request(&summers[i as usize])),
+                    Step::Update(i, ok) => {
+                        if e.published_sum_dict().is_none() {
+                            continue;
+                        }
+                        let mut req = update_request(&e, i + 1, &[0.1, -0.2, 0.3, 0.4]);
+                        if !ok {
+                            if let Request::Update { local_seed_dict, .. } = &mut req {
+                                local_seed_dict.clear();
+                            }
+                        }
+                        e.handle(&pk, req)
+                    }
+                    Step::Sum2(i, ok) => {
+                        let s = &summers[i as usize];
+                        if e.published_seeds(&s.keys.public).is_none() {
+                            continue;
+                        }
+                        let req = if ok {
+                            sum2_request(&e, s)
+                        } else {
+                            let cfg = e.settings().mask;
+                            Request::Sum2 {
+                                pk: s.keys.public,
+                                model_mask: MaskSeed::from_bytes([i; 32]).derive_mask(
+                                    3,
+                                    &Group::new(cfg.vect),
+                                    &Group::new(cfg.unit),
+                                ),
+                            }
+                        };
+                        e.handle(&pk, req)
+                    }
+                    Step::Tick(dt) => {
+                        now += dt as u64;
+                        let changes = e.tick(now, &mut rng);
+                        let new_rounds = changes.iter().filter(|c| matches!(c, Change::NewRound(_))).count();
+                        let ends = changes
+                            .iter()
+                            .filter(|c| matches!(c, Change::GlobalModel(_) | Change::RoundFailed { .. }))
+                            .count();
+                        prop_assert_eq!(new_rounds, ends, "every new round follows a model or a failure");
+                        (Verdict::Discarded, Vec::new())
+                    }
+                };
+                if verdict == Verdict::Accepted {
+                    prop_assert_eq!(changes.len(), 1);
+                } else {
+                    prop_assert!(changes.is_empty());
+                }
+                prop_assert!(e.round().round_id >= last_round);
+                last_round = e.round().round_id;
+                let phase = e.phase();
+                prop_assert!(matches!(phase, Phase::Sum | Phase::Update | Phase::Sum2));
+                prop_assert_eq!(e.counts(phase).accepted, e.accepted_in(phase));
+            }
+        }
+    }
+}
