@@ -403,6 +403,7 @@ impl Engine {
             } else {
                 "round was not in a message phase"
             };
+            engine.last_failure = Some(reason.to_string());
             let mut changes = vec![Change::RoundFailed {
                 round_id: engine.round.round_id,
                 reason: reason.into(),

@@ -32,7 +32,15 @@ impl RedisStore {
     /// with `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(backend)?;
-        let conn = ConnectionManager::new(client).await.map_err(backend)?;
+        // The driver's default answer timeout (0.5 s) is too short for a commit that writes a
+        // large aggregate to a Redis with `appendfsync always` under load; a timed-out commit
+        // that Redis did apply would make the coordinator reload a state it did not expect.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(std::time::Duration::from_secs(60)))
+            .set_connection_timeout(Some(std::time::Duration::from_secs(10)));
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(backend)?;
         Ok(Self {
             conn,
             prefix: prefix.to_string(),
