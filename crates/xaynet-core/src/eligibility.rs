@@ -13,6 +13,7 @@ use crate::crypto::{
     sha256, signing_key_from_encrypt_secret, PublicSigningKey, SecretEncryptKey, SecretSigningKey,
     Signature, SEED_LEN,
 };
+use crate::mask::fixed::Dyadic;
 
 /// The suffix signed for the sum task.
 pub const SUM_SUFFIX: &[u8] = b"sum";
@@ -76,8 +77,13 @@ pub fn is_eligible(signature: &Signature, p: f64) -> bool {
     }
     let h = BigUint::from_bytes_le(&sha256(signature.as_bytes()));
     let max = (BigUint::one() << 256u32) - 1u32;
-    // p = m · 2^e exactly (m < 2^53). Compare H · 2^-e ≤ m · (2^256 − 1) with integers.
-    let (m, e) = f64_to_mantissa_exponent(p);
+    // p = m · 2^e exactly. Compare H · 2^-e ≤ m · (2^256 − 1) with integers.
+    let Some(Dyadic {
+        mant: m, exp: e, ..
+    }) = Dyadic::from_f64(p)
+    else {
+        return false;
+    };
     if m == 0 {
         return h == BigUint::default();
     }
@@ -89,18 +95,6 @@ pub fn is_eligible(signature: &Signature, p: f64) -> bool {
         rhs <<= e.unsigned_abs();
     }
     lhs <= rhs
-}
-
-/// Decomposes a finite, non-negative `f64` into `m · 2^e` with integer `m`.
-pub(crate) fn f64_to_mantissa_exponent(x: f64) -> (u64, i32) {
-    let bits = x.to_bits();
-    let exp = ((bits >> 52) & 0x7ff) as i32;
-    let frac = bits & ((1u64 << 52) - 1);
-    if exp == 0 {
-        (frac, -1074)
-    } else {
-        (frac | (1u64 << 52), exp - 1075)
-    }
 }
 
 /// A participant's two task signatures for one round.
@@ -173,16 +167,5 @@ mod tests {
         assert!(is_eligible(&sig, 1.0));
         assert!(!is_eligible(&sig, 0.0));
         assert!(!is_eligible(&sig, f64::MIN_POSITIVE / 4.0));
-    }
-
-    #[test]
-    fn mantissa_exponent_is_exact() {
-        for x in [0.5, 0.9, 1.0, 1e-300, 5e-324, 0.1] {
-            let (m, e) = f64_to_mantissa_exponent(x);
-            assert_eq!(
-                m as f64 * 2f64.powi(e.max(-1000)) * 2f64.powi((e + 1000).min(0)),
-                x
-            );
-        }
     }
 }

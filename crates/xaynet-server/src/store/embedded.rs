@@ -11,7 +11,7 @@ use redb::{
     WriteTransaction,
 };
 
-use super::{encode_round, CheckError, Loaded, Op, RawSnapshot, Store, StoreError};
+use super::{encode_round, CheckError, Loaded, Op, RawSnapshot, Row, Store, StoreError};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SUMMERS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("summers");
@@ -67,61 +67,21 @@ impl EmbeddedStore {
             latest_model_id: get("latest_model")?.map(|b| String::from_utf8_lossy(&b).into_owned()),
             ..RawSnapshot::default()
         };
-        if let (Some(bytes), Some(n)) = (get("aggregate")?, get("aggregate_count")?) {
-            let n = <[u8; 8]>::try_from(n.as_slice()).map_err(backend)?;
-            raw.aggregate = Some((bytes, u64::from_le_bytes(n)));
-        }
-        let key32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| backend("bad key length"));
-        for entry in txn
-            .open_table(SUMMERS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (k, v) = entry.map_err(backend)?;
-            raw.summers.push((key32(k.value())?, key32(v.value())?));
-        }
-        for entry in txn
-            .open_table(SEEDS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (k, v) = entry.map_err(backend)?;
-            let k = k.value();
-            if k.len() != 64 {
-                return Err(backend("bad seed key length"));
+        raw.aggregate = get("aggregate")?.zip(get("aggregate_count")?);
+        let rows = |table: TableDefinition<&[u8], &[u8]>| -> Result<Vec<Row>, StoreError> {
+            let t = txn.open_table(table).map_err(backend)?;
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(backend)? {
+                let (k, v) = entry.map_err(backend)?;
+                out.push((k.value().to_vec(), v.value().to_vec()));
             }
-            raw.seeds
-                .push((key32(&k[..32])?, key32(&k[32..])?, v.value().to_vec()));
-        }
-        for entry in txn
-            .open_table(UPDATERS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (k, _) = entry.map_err(backend)?;
-            raw.updaters.push(key32(k.value())?);
-        }
-        for entry in txn
-            .open_table(VOTES)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (k, v) = entry.map_err(backend)?;
-            raw.votes.push((key32(k.value())?, key32(v.value())?));
-        }
-        for entry in txn
-            .open_table(MASKS)
-            .map_err(backend)?
-            .iter()
-            .map_err(backend)?
-        {
-            let (k, v) = entry.map_err(backend)?;
-            raw.masks.push((key32(k.value())?, v.value().to_vec()));
-        }
+            Ok(out)
+        };
+        raw.summers = rows(SUMMERS)?;
+        raw.seeds = rows(SEEDS)?;
+        raw.updaters = rows(UPDATERS)?.into_iter().map(|(k, _)| k).collect();
+        raw.votes = rows(VOTES)?;
+        raw.masks = rows(MASKS)?;
         raw.decode()
     }
 }

@@ -170,23 +170,27 @@ pub fn decode_round(bytes: &[u8]) -> Result<RoundRecord, StoreError> {
     })
 }
 
-/// The parts of a snapshot as a back end reads them, assembled and decoded in one place.
+/// A stored key and value, as raw bytes.
+pub type Row = (Vec<u8>, Vec<u8>);
+
+/// The rows of a snapshot as a back end reads them (raw bytes), checked, decoded and
+/// assembled in one place.
 #[derive(Default)]
 pub struct RawSnapshot {
     /// `encode_round` bytes.
     pub round: Option<Vec<u8>>,
     /// Summer → ephemeral key.
-    pub summers: Vec<([u8; 32], [u8; 32])>,
-    /// (summer, updater) → encrypted seed.
-    pub seeds: Vec<([u8; 32], [u8; 32], Vec<u8>)>,
+    pub summers: Vec<Row>,
+    /// `summer ‖ updater` → encrypted seed.
+    pub seeds: Vec<Row>,
     /// Updaters.
-    pub updaters: Vec<[u8; 32]>,
-    /// Aggregate bytes and count.
-    pub aggregate: Option<(Vec<u8>, u64)>,
+    pub updaters: Vec<Vec<u8>>,
+    /// Aggregate bytes and count (`u64` little-endian).
+    pub aggregate: Option<(Vec<u8>, Vec<u8>)>,
     /// Summer → digest voted for.
-    pub votes: Vec<([u8; 32], [u8; 32])>,
+    pub votes: Vec<Row>,
     /// Digest → mask bytes.
-    pub masks: Vec<([u8; 32], Vec<u8>)>,
+    pub masks: Vec<Row>,
     /// Latest global model id.
     pub latest_model_id: Option<String>,
 }
@@ -202,41 +206,51 @@ impl RawSnapshot {
             });
         };
         let round = decode_round(&round)?;
-        let sum_dict: SumDict = self
-            .summers
-            .into_iter()
-            .map(|(k, v)| (PublicSigningKey::from(k), PublicEncryptKey::from(v)))
-            .collect();
+        let key = |b: &[u8]| {
+            <[u8; 32]>::try_from(b).map_err(|_| bad(format!("key of {} bytes", b.len())))
+        };
+        let mut sum_dict = SumDict::new();
+        for (k, v) in self.summers {
+            sum_dict.insert(
+                PublicSigningKey::from(key(&k)?),
+                PublicEncryptKey::from(key(&v)?),
+            );
+        }
         let mut seed_dict = SeedDict::new();
-        for (s, u, seed) in self.seeds {
+        for (k, seed) in self.seeds {
+            if k.len() != 64 {
+                return Err(bad(format!("seed key of {} bytes", k.len())));
+            }
             let seed = xaynet_core::mask::EncryptedMaskSeed::from_slice(&seed)
                 .map_err(|e| bad(e.to_string()))?;
             seed_dict
-                .entry(PublicSigningKey::from(s))
+                .entry(PublicSigningKey::from(key(&k[..32])?))
                 .or_default()
-                .insert(PublicSigningKey::from(u), seed);
+                .insert(PublicSigningKey::from(key(&k[32..])?), seed);
         }
-        let updaters: HashSet<PublicSigningKey> = self
-            .updaters
-            .into_iter()
-            .map(PublicSigningKey::from)
-            .collect();
+        let mut updaters = HashSet::new();
+        for u in self.updaters {
+            updaters.insert(PublicSigningKey::from(key(&u)?));
+        }
         let aggregate = match self.aggregate {
-            Some((bytes, n)) => Some((
-                MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?,
-                n,
-            )),
+            Some((bytes, n)) => {
+                let n =
+                    <[u8; 8]>::try_from(n.as_slice()).map_err(|_| bad("aggregate count".into()))?;
+                Some((
+                    MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?,
+                    u64::from_le_bytes(n),
+                ))
+            }
             None => None,
         };
-        let votes: HashMap<PublicSigningKey, [u8; 32]> = self
-            .votes
-            .into_iter()
-            .map(|(k, d)| (PublicSigningKey::from(k), d))
-            .collect();
+        let mut votes = HashMap::new();
+        for (k, d) in self.votes {
+            votes.insert(PublicSigningKey::from(key(&k)?), key(&d)?);
+        }
         let mut masks = HashMap::new();
         for (d, bytes) in self.masks {
             masks.insert(
-                d,
+                key(&d)?,
                 MaskObject::from_bytes(&bytes).map_err(|e| bad(e.to_string()))?,
             );
         }

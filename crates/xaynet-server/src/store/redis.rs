@@ -216,7 +216,6 @@ impl Store for RedisStore {
 
     async fn load(&self) -> Result<Loaded, StoreError> {
         let mut conn = self.conn.clone();
-        let key32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| backend("bad key length"));
         let round: Option<Vec<u8>> = conn.get(self.key("round")).await.map_err(backend)?;
         let latest: Option<String> = conn.get(self.key("latest_model")).await.map_err(backend)?;
         let mut raw = RawSnapshot {
@@ -229,38 +228,12 @@ impl Store for RedisStore {
             .get(self.key("aggregate_count"))
             .await
             .map_err(backend)?;
-        if let (Some(bytes), Some(n)) = (agg, aggn) {
-            let n =
-                <[u8; 8]>::try_from(n.as_slice()).map_err(|_| backend("bad aggregate count"))?;
-            raw.aggregate = Some((bytes, u64::from_le_bytes(n)));
-        }
-        let sums: Vec<(Vec<u8>, Vec<u8>)> =
-            conn.hgetall(self.key("sum_dict")).await.map_err(backend)?;
-        for (k, v) in sums {
-            raw.summers.push((key32(&k)?, key32(&v)?));
-        }
-        let seeds: Vec<(Vec<u8>, Vec<u8>)> =
-            conn.hgetall(self.key("seeds")).await.map_err(backend)?;
-        for (k, v) in seeds {
-            if k.len() != 64 {
-                return Err(backend("bad seed key length"));
-            }
-            raw.seeds.push((key32(&k[..32])?, key32(&k[32..])?, v));
-        }
-        let updaters: Vec<Vec<u8>> = conn.smembers(self.key("updaters")).await.map_err(backend)?;
-        for u in updaters {
-            raw.updaters.push(key32(&u)?);
-        }
-        let votes: Vec<(Vec<u8>, Vec<u8>)> =
-            conn.hgetall(self.key("votes")).await.map_err(backend)?;
-        for (k, v) in votes {
-            raw.votes.push((key32(&k)?, key32(&v)?));
-        }
-        let masks: Vec<(Vec<u8>, Vec<u8>)> =
-            conn.hgetall(self.key("masks")).await.map_err(backend)?;
-        for (k, v) in masks {
-            raw.masks.push((key32(&k)?, v));
-        }
+        raw.aggregate = agg.zip(aggn);
+        raw.summers = conn.hgetall(self.key("sum_dict")).await.map_err(backend)?;
+        raw.seeds = conn.hgetall(self.key("seeds")).await.map_err(backend)?;
+        raw.updaters = conn.smembers(self.key("updaters")).await.map_err(backend)?;
+        raw.votes = conn.hgetall(self.key("votes")).await.map_err(backend)?;
+        raw.masks = conn.hgetall(self.key("masks")).await.map_err(backend)?;
         raw.decode()
     }
 
