@@ -250,6 +250,14 @@ impl Participant {
         !matches!(self.phase, Phase::Idle)
     }
 
+    /// Message parts (chunks) still to deliver in the current phase (0 unless sending).
+    pub fn parts_left(&self) -> usize {
+        match &self.phase {
+            Phase::Sending { parts, .. } => parts.len(),
+            _ => 0,
+        }
+    }
+
     /// The next notice for the app, if any.
     pub fn next_notice(&mut self) -> Option<Notice> {
         self.notices.pop_front()

@@ -132,6 +132,7 @@ impl<T: Transport, A: App> Runner<T, A> {
         tokio::pin!(stop);
         loop {
             tokio::select! {
+                biased;
                 _ = &mut stop => return,
                 _ = self.step() => {}
             }
