@@ -1,8 +1,11 @@
 //! `xaynet`: the one binary users run.
 //!
 //! `xaynet serve` runs a coordinator; `xaynet keygen` makes a participant key;
-//! `xaynet model get` downloads a coordinator's global model. `demo` and `simulate` come with
-//! the participant SDK.
+//! `xaynet model get` downloads a coordinator's global model; `xaynet simulate` runs many SDK
+//! participants against a coordinator and times its rounds.
+
+mod fleet;
+mod simulate;
 
 use std::path::PathBuf;
 
@@ -51,6 +54,14 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Load a coordinator with many participants and time its rounds (the benchmark harness).
+    ///
+    /// Runs N participants (the SDK's state machine over real HTTP) with models of length L
+    /// against --url, or against an in-process coordinator configured for the workload, and
+    /// prints each round's wall time, time per phase, accepted updates per second and the CPU
+    /// time of coordinator and participants; then the median round time. The participants
+    /// share one connection pool and one /params poller.
+    Simulate(simulate::SimulateArgs),
     /// Global model commands.
     Model {
         #[command(subcommand)]
@@ -242,6 +253,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { config } => runtime.block_on(serve(config)),
         Command::Keygen { out } => keygen(out),
+        Command::Simulate(args) => {
+            drop(runtime);
+            simulate::simulate(args)
+        }
         Command::Model {
             command: ModelCommand::Get { url, out, v1 },
         } => runtime.block_on(model_get(url, out, v1)),
