@@ -9,6 +9,8 @@
 //! delivers its Sum2. One updater is killed halfway through sending its chunked Update; after
 //! restoring it sends the rest, and its update must be among the accepted ones.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -205,6 +207,7 @@ async fn sixty_participants_with_kills_and_restores() {
         task.abort();
     }
 
+    running.stop().await;
     let shared = shared.lock().unwrap();
     assert!(
         models[0].0.starts_with("1_"),
@@ -281,6 +284,4 @@ async fn sixty_participants_with_kills_and_restores() {
             );
         }
     }
-    drop(shared);
-    running.stop().await;
 }

@@ -1,6 +1,8 @@
 //! The sans-IO participant driven by hand: every answer and every clock tick is chosen by the
 //! test, and the coordinator's side is played with xaynet-core.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
