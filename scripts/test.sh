@@ -3,7 +3,7 @@
 #
 # Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, moto's S3
 # server), then runs every check: formatting, clippy with warnings as errors, all tests, the
-# docs, and the wasm32 build of xaynet-core. Tests start the servers they need (coordinators,
+# docs, and the wasm32 build of xaynet-core and the SDK's state machine. Tests start the servers they need (coordinators,
 # redis-server, an S3-compatible server) on free loopback ports and stop them. With CI=true a
 # missing tool is an error, never a skip.
 set -euo pipefail
@@ -65,7 +65,7 @@ cargo test --workspace --locked
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-step "xaynet-core builds for wasm32-unknown-unknown"
-cargo build -p xaynet-core --target wasm32-unknown-unknown --locked --quiet
+step "xaynet-core and the SDK's state machine build for wasm32-unknown-unknown"
+cargo build -p xaynet-core -p xaynet-sdk --no-default-features --target wasm32-unknown-unknown --locked --quiet
 
 step "all checks passed"

