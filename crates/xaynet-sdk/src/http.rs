@@ -29,6 +29,8 @@ pub trait Transport: Send + Sync {
     ) -> impl Future<Output = Result<Option<UpdateSeedDict>, RequestError>> + Send;
     /// `POST /message`.
     fn send(&self, body: Bytes) -> impl Future<Output = Result<(), RequestError>> + Send;
+    /// `GET /model`: the latest global model, `None` before the first one.
+    fn model(&self) -> impl Future<Output = Result<Option<Model>, RequestError>> + Send;
 }
 
 /// Largest response body the client reads by default (a seed dictionary of a million
@@ -124,16 +126,6 @@ impl HttpClient {
         }
         Ok(Some(body))
     }
-
-    /// `GET /model`: the latest global model (exact rationals), `None` before the first one.
-    pub async fn model(&self) -> Result<Option<Model>, RequestError> {
-        match self.get("model").await? {
-            None => Ok(None),
-            Some(body) => Model::from_bincode(&body)
-                .map(Some)
-                .map_err(|e| RequestError(format!("undecodable /model body: {e}"))),
-        }
-    }
 }
 
 impl Transport for HttpClient {
@@ -167,6 +159,15 @@ impl Transport for HttpClient {
             Some(body) => update_seed_dict_from_bincode(&body)
                 .map(Some)
                 .map_err(|e| RequestError(format!("undecodable /seeds body: {e}"))),
+        }
+    }
+
+    async fn model(&self) -> Result<Option<Model>, RequestError> {
+        match self.get("model").await? {
+            None => Ok(None),
+            Some(body) => Model::from_bincode(&body)
+                .map(Some)
+                .map_err(|e| RequestError(format!("undecodable /model body: {e}"))),
         }
     }
 

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use xaynet_core::crypto::OsRng;
-use xaynet_core::RoundParameters;
+use xaynet_core::{Model, RoundParameters};
 
 use crate::http::Transport;
 use crate::participant::{Action, Millis, ModelUpdate, Notice, Participant, Response};
@@ -44,9 +44,21 @@ pub trait App: Send {
         params: &RoundParameters,
     ) -> impl Future<Output = Option<ModelUpdate>> + Send;
 
-    /// Called for every notice (new round, task, message sent, retries…). A good place to
-    /// fetch the new global model on [`Notice::NewRound`].
+    /// Called for every notice (new round, task, message sent, retries…).
     fn notice(&mut self, _participant: &Participant, _notice: &Notice) {}
+
+    /// Whether the runner should download the global model at every new round and hand it
+    /// to [`App::global_model`]. Off by default: the SDK itself never needs the model.
+    fn wants_global_model(&self) -> bool {
+        false
+    }
+
+    /// The latest global model, fetched at a new round if [`App::wants_global_model`];
+    /// `None` before the coordinator has published one. Not called when the download fails
+    /// (the next new round tries again).
+    fn global_model(&mut self, _model: Option<Model>) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 
     /// Called after every step that may have changed the participant's state; an app that
     /// must survive being killed saves [`Participant::save`] here.
@@ -121,10 +133,17 @@ impl<T: Transport, A: App> Runner<T, A> {
         };
         let now = self.now();
         self.participant.handle(response, now, &mut OsRng);
+        let mut new_round = false;
         while let Some(notice) = self.participant.next_notice() {
+            new_round |= matches!(notice, Notice::NewRound(_));
             self.app.notice(&self.participant, &notice);
         }
         self.app.after_step(&self.participant);
+        if new_round && self.app.wants_global_model() {
+            if let Ok(model) = self.transport.model().await {
+                self.app.global_model(model).await;
+            }
+        }
     }
 
     /// Runs until `stop` completes.

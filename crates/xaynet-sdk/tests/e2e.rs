@@ -37,6 +37,8 @@ struct Shared {
     /// Every participant that was killed.
     ever_killed: BTreeSet<usize>,
     updater_killed: bool,
+    /// Global models handed to participant 0 by its runner at new rounds.
+    globals: Vec<Vec<f32>>,
 }
 
 struct TestApp {
@@ -68,6 +70,20 @@ impl App for TestApp {
             model: LocalModel::F32(model(self.i as u32, LEN)),
             scalar: None,
         })
+    }
+
+    fn wants_global_model(&self) -> bool {
+        self.i == 0
+    }
+
+    async fn global_model(&mut self, model: Option<xaynet_core::Model>) {
+        if let Some(m) = model {
+            self.shared
+                .lock()
+                .unwrap()
+                .globals
+                .push(m.to_f32().unwrap());
+        }
     }
 
     fn notice(&mut self, p: &Participant, notice: &Notice) {
@@ -209,6 +225,12 @@ async fn sixty_participants_with_kills_and_restores() {
 
     running.stop().await;
     let shared = shared.lock().unwrap();
+    // Participant 0's runner fetched the global model at each new round (v1 /model, exact
+    // rationals): every one it got is one the coordinator published.
+    assert!(!shared.globals.is_empty());
+    for g in &shared.globals {
+        assert!(models.iter().any(|(_, m)| m == g), "an unpublished model");
+    }
     assert!(
         models[0].0.starts_with("1_"),
         "the first round (the one with the kills) must not fail: {:?}",

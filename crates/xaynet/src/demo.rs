@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use xaynet_core::{PublicSigningKey, RoundParameters};
-use xaynet_sdk::{App, HttpClient, LocalModel, ModelUpdate, Notice, Participant, Runner, Settings};
+use xaynet_core::{Model, PublicSigningKey, RoundParameters};
+use xaynet_sdk::{
+    App, HttpClient, LocalModel, ModelUpdate, Notice, Participant, Runner, Settings, Transport,
+};
 
 use crate::fleet;
 use crate::learn::{self, Data, MODEL_LEN};
@@ -57,9 +59,10 @@ struct Shared {
 
 struct DemoApp {
     pk: PublicSigningKey,
+    /// The latest global model.
+    global: Option<Vec<f32>>,
     data: Arc<Data>,
     scalar: f64,
-    http: HttpClient,
     shared: Arc<Mutex<Shared>>,
     steps: usize,
     rate: f32,
@@ -73,17 +76,20 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl App for DemoApp {
+    fn wants_global_model(&self) -> bool {
+        true
+    }
+
+    async fn global_model(&mut self, model: Option<Model>) {
+        self.global = model
+            .and_then(|m| m.to_f32().ok())
+            .filter(|w| w.len() == MODEL_LEN);
+    }
+
     async fn load_model(&mut self, params: &RoundParameters) -> Option<ModelUpdate> {
-        // Start from the current global model (zeros before the first one).
-        let mut w = match self.http.model().await {
-            Ok(Some(m)) => m.to_f32().ok()?,
-            Ok(None) => vec![0.0; MODEL_LEN],
-            // Not reachable right now: the participant asks again after its poll interval.
-            Err(_) => return None,
-        };
-        if w.len() != MODEL_LEN {
-            return None;
-        }
+        // Start from the global model the runner fetched at this round's start (zeros before
+        // the first one).
+        let mut w = self.global.clone().unwrap_or_else(|| vec![0.0; MODEL_LEN]);
         let round = self.completed.load(Ordering::Relaxed);
         let rate = learn::rate_at(self.rate, round, self.rounds);
         learn::train(&mut w, &self.data, self.steps, rate);
@@ -200,7 +206,7 @@ async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let app = DemoApp {
             scalar: data.len() as f64 / n_max as f64,
             data: Arc::new(data),
-            http: http.clone(),
+            global: None,
             shared: shared.clone(),
             steps: args.local_steps,
             rate: args.rate,

@@ -9,7 +9,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use tokio::sync::watch;
 use xaynet_core::crypto::{sha256, PublicSigningKey, SigningKeyPair};
-use xaynet_core::{RoundParameters, SumDict, UpdateSeedDict};
+use xaynet_core::{Model, RoundParameters, SumDict, UpdateSeedDict};
 use xaynet_sdk::{HttpClient, RequestError, Transport};
 
 type ParamsCell = Option<Result<RoundParameters, RequestError>>;
@@ -41,6 +41,10 @@ impl Transport for FleetTransport {
 
     async fn send(&self, body: Bytes) -> Result<(), RequestError> {
         self.http.send(body).await
+    }
+
+    async fn model(&self) -> Result<Option<Model>, RequestError> {
+        self.http.model().await
     }
 }
 
