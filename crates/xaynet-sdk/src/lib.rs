@@ -30,6 +30,8 @@ pub mod state;
 pub mod http;
 #[cfg(feature = "runner")]
 pub mod runner;
+#[cfg(feature = "runner")]
+pub mod tick;
 
 pub use participant::{
     Action, LocalModel, Millis, ModelUpdate, Notice, Participant, RequestError, Response,
@@ -41,3 +43,5 @@ pub use state::RestoreError;
 pub use http::{HttpClient, Transport};
 #[cfg(feature = "runner")]
 pub use runner::{App, Runner};
+#[cfg(feature = "runner")]
+pub use tick::{TickError, TickFlags, TickParticipant};

@@ -178,6 +178,8 @@ pub struct Participant {
     pub(crate) keys: SigningKeyPair,
     pub(crate) settings: Settings,
     pub(crate) params: Option<RoundParameters>,
+    /// The task drawn for the round of `params` (derived from them, not saved).
+    pub(crate) task: Task,
     pub(crate) phase: Phase,
     /// Consecutive failed requests (for the backoff).
     pub(crate) failures: u32,
@@ -205,6 +207,7 @@ impl Participant {
             keys,
             settings,
             params: None,
+            task: Task::None,
             phase: Phase::Idle,
             failures: 0,
             params_due: true,
@@ -226,6 +229,11 @@ impl Participant {
     /// The parameters of the round the participant is in, once read.
     pub fn round_params(&self) -> Option<&RoundParameters> {
         self.params.as_ref()
+    }
+
+    /// The task drawn for the current round (`Task::None` before the first round).
+    pub fn task(&self) -> Task {
+        self.task
     }
 
     /// A short name of the current phase (`idle`, `awaiting_sums`, `awaiting_model`,
@@ -362,6 +370,7 @@ impl Participant {
         self.notices.push_back(Notice::NewRound(params.clone()));
         let sigs = TaskSignatures::sign(&self.keys.secret, &params.seed);
         let task = sigs.task(params.sum, params.update);
+        self.task = task;
         self.notices.push_back(Notice::Task(task));
         self.params = Some(params);
         self.phase = match task {

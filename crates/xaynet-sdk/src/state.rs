@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use xaynet_core::crypto::{EncryptKeyPair, SecretEncryptKey, SigningKeyPair};
+use xaynet_core::eligibility::{Task, TaskSignatures};
 use xaynet_core::message::Tag;
 use xaynet_core::rest::{sum_dict_from_bincode, sum_dict_to_bincode};
 use xaynet_core::RoundParameters;
@@ -172,10 +173,14 @@ impl Participant {
         if !r.0.is_empty() {
             return Err(RestoreError::Trailing(r.0.len()));
         }
+        let task = params.as_ref().map_or(Task::None, |p| {
+            TaskSignatures::sign(&keys.secret, &p.seed).task(p.sum, p.update)
+        });
         Ok(Participant {
             keys,
             settings,
             params,
+            task,
             phase,
             failures,
             params_due: true,
