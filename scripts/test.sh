@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; CI runs exactly this).
 #
-# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, moto's S3
-# server), then runs every check: formatting, clippy with warnings as errors, all tests, the
+# Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, a C compiler,
+# moto's S3 server), then runs every check: formatting, clippy with warnings as errors, all tests, the
 # docs, and the wasm32 build of xaynet-core and the SDK's state machine. Tests start the servers they need (coordinators,
 # redis-server, an S3-compatible server) on free loopback ports and stop them. With CI=true a
 # missing tool is an error, never a skip.
@@ -37,6 +37,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   (service redis-server stop || systemctl stop redis-server) >/dev/null 2>&1 || true
 fi
 redis-server --version
+if ! command -v cc >/dev/null 2>&1; then
+  # The C test program of the mobile crate's ABI is compiled with it.
+  apt_install gcc libc6-dev >/dev/null || fail "could not install a C compiler (gcc)"
+fi
+cc --version | head -n 1
 if ! command -v moto_server >/dev/null 2>&1; then
   # moto's server is the S3-compatible HTTP server the model-store tests run against.
   python3 -m pip install --quiet --disable-pip-version-check "moto[server]" || fail "could not install moto[server]"
