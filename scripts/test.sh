@@ -2,7 +2,8 @@
 # The whole test suite (the README's test command; CI runs exactly this).
 #
 # Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, a C compiler,
-# moto's S3 server), then runs every check: formatting, clippy with warnings as errors, all tests, the
+# moto's S3 server, Python's maturin/numpy/pytest in a virtual environment), then runs every
+# check: formatting, clippy with warnings as errors, all tests (Rust, the C program, pytest), the
 # docs, and the wasm32 build of xaynet-core and the SDK's state machine. Tests start the servers they need (coordinators,
 # redis-server, an S3-compatible server) on free loopback ports and stop them. With CI=true a
 # missing tool is an error, never a skip.
@@ -66,6 +67,18 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
 cargo test --workspace --locked
+
+step "Python package: built into a virtual environment, pytest against a live coordinator"
+target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
+venv="$target_dir/python-venv"
+command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv python3-pip >/dev/null || fail "could not install python3"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv >/dev/null && python3 -m venv "$venv"; } || fail "could not create a Python virtual environment"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest || fail "could not install maturin, numpy and pytest"
+(cd crates/xaynet-python && VIRTUAL_ENV="$venv" CARGO_TARGET_DIR="$target_dir" "$venv/bin/maturin" develop --quiet) || fail "could not build the Python package"
+cargo build -p xaynet --locked --quiet
+XAYNET_BIN="$target_dir/debug/xaynet" "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/xaynet-python/tests
 
 step "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
