@@ -209,7 +209,7 @@ impl Participant {
             )));
         }
         let w = width(want);
-        if data.len() % w != 0 || (data.len() / w) as u64 != len {
+        if !data.len().is_multiple_of(w) || (data.len() / w) as u64 != len {
             return Err(LocalModelLengthMisMatch::new_err(format!(
                 "the round expects {len} weights, got {}",
                 data.len() as f64 / w as f64
