@@ -2,7 +2,7 @@
 # The whole test suite (the README's test command; CI runs exactly this).
 #
 # Installs what is missing (the wasm32 target, rustfmt, clippy, redis-server, a C compiler,
-# moto's S3 server, Python's maturin/numpy/pytest in a virtual environment), then runs every
+# Chromium, wasm-bindgen-cli, moto's S3 server, Python's maturin/numpy/pytest in a virtual environment), then runs every
 # check: formatting, clippy with warnings as errors, all tests (Rust, the C program, pytest), the
 # docs, and the wasm32 build of xaynet-core and the SDK's state machine. Tests start the servers they need (coordinators,
 # redis-server, an S3-compatible server) on free loopback ports and stop them. With CI=true a
@@ -64,6 +64,17 @@ cargo fmt --all -- --check
 
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "browser participant: the wasm package, Node.js and Chromium"
+command -v node >/dev/null 2>&1 || apt_install nodejs >/dev/null || fail "could not install node"
+node --version
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium >/dev/null || fail "could not install chromium"
+fi
+chromium --version
+XAYNET_WASM_PKG="$(scripts/build-wasm.sh | tail -n 1)" || fail "could not build the wasm package"
+export XAYNET_WASM_PKG
+echo "wasm package: $XAYNET_WASM_PKG"
 
 step "cargo test"
 cargo test --workspace --locked

@@ -7,13 +7,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use xaynet_core::crypto::PublicSigningKey;
 use xaynet_core::rest::{sum_dict_from_bincode, update_seed_dict_from_bincode};
 use xaynet_core::{Model, RoundParameters, SumDict, UpdateSeedDict};
 
-use crate::participant::RequestError;
+use crate::participant::{seeds_path, RequestError};
 
 /// The requests a participant makes. [`HttpClient`] is the real one; a load generator may put
 /// a cache in front of it (many simulated devices sharing one `/params` poller).
@@ -148,13 +147,7 @@ impl Transport for HttpClient {
     }
 
     async fn seeds(&self, pk: PublicSigningKey) -> Result<Option<UpdateSeedDict>, RequestError> {
-        // Standard base64 with '+', '/' and '=' percent-encoded for the query string.
-        let key = base64::engine::general_purpose::STANDARD
-            .encode(pk.as_bytes())
-            .replace('+', "%2B")
-            .replace('/', "%2F")
-            .replace('=', "%3D");
-        match self.get(&format!("seeds?pk={key}")).await? {
+        match self.get(&seeds_path(&pk)).await? {
             None => Ok(None),
             Some(body) => update_seed_dict_from_bincode(&body)
                 .map(Some)

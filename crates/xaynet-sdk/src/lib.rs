@@ -34,7 +34,8 @@ pub mod runner;
 pub mod tick;
 
 pub use participant::{
-    Action, LocalModel, Millis, ModelUpdate, Notice, Participant, RequestError, Response,
+    seeds_path, Action, LocalModel, Millis, ModelUpdate, Notice, Participant, RequestError,
+    Response,
 };
 pub use settings::{Settings, SettingsError, DEFAULT_MAX_MESSAGE_SIZE};
 pub use state::RestoreError;
