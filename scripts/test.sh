@@ -76,10 +76,7 @@ XAYNET_WASM_PKG="$(scripts/build-wasm.sh | tail -n 1)" || fail "could not build 
 export XAYNET_WASM_PKG
 echo "wasm package: $XAYNET_WASM_PKG"
 
-step "cargo test"
-cargo test --workspace --locked
-
-step "Python package: built into a virtual environment, pytest against a live coordinator"
+step "Python package: built into a virtual environment"
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 venv="$target_dir/python-venv"
 command -v python3 >/dev/null 2>&1 || apt_install python3 python3-venv python3-pip >/dev/null || fail "could not install python3"
@@ -88,6 +85,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "maturin>=1.5,<2" numpy pytest || fail "could not install maturin, numpy and pytest"
 (cd crates/xaynet-python && VIRTUAL_ENV="$venv" CARGO_TARGET_DIR="$target_dir" "$venv/bin/maturin" develop --quiet) || fail "could not build the Python package"
+export XAYNET_PYTHON="$venv/bin/python"
+
+step "cargo test"
+cargo test --workspace --locked
+
+step "Python package: pytest against a live coordinator"
 cargo build -p xaynet --locked --quiet
 XAYNET_BIN="$target_dir/debug/xaynet" "$venv/bin/python" -m pytest -q -p no:cacheprovider crates/xaynet-python/tests
 

@@ -5,6 +5,7 @@
 //! Test code: it panics on anything unexpected.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod browser;
 pub mod process;
 
 use std::time::{Duration, Instant};
