@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use xaynet_test_support::test_settings;
+use xaynet_test_support::every_updater_settings;
 
 /// The directory cargo put this crate's freshly built libraries in for this test run
 /// (`target/<profile>/deps`, next to this test's executable).
@@ -62,14 +62,7 @@ fn c_program_drives_participants_through_rounds() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path(), 300);
-    settings.pet.sum.prob = Some(0.25);
-    settings.pet.update.prob = Some(1.0);
-    // Every updater gets its model in: the update phase lasts at least 1.5 s.
-    settings.pet.update.time.min = 1.5;
-    // A round without a (live) summer fails fast.
-    settings.pet.sum.time.max = 3.0;
-    settings.pet.sum2.time.max = 3.0;
+    let settings = every_updater_settings(dir.path(), 300, 1.5);
     let running = runtime
         .block_on(xaynet_server::server::start(settings))
         .unwrap();

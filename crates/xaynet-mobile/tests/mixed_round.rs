@@ -14,46 +14,14 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use xaynet_core::crypto::SigningKeyPair;
-use xaynet_core::RoundParameters;
-use xaynet_sdk::{App, HttpClient, LocalModel, ModelUpdate, Participant, Runner, Settings};
 use xaynet_test_support::browser::{
-    assert_plain_average, require, serve_page, submit, wasm_pkg, Chromium, Submissions,
+    check_rounds_until, require, serve_page, spawn_natives, submit, wasm_pkg, Chromium, Submissions,
 };
-use xaynet_test_support::{f32s, test_settings};
+use xaynet_test_support::every_updater_settings;
 
 const LEN: usize = 60;
-
-struct Native {
-    i: usize,
-    submissions: Submissions,
-}
-
-impl App for Native {
-    async fn load_model(&mut self, params: &RoundParameters) -> Option<ModelUpdate> {
-        let w: Vec<f32> = (0..params.model_length as usize)
-            .map(|j| ((j * 7 + self.i * 13) % 100) as f32 / 200.0 - 0.25)
-            .collect();
-        let seed: String = params
-            .seed
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        submit(
-            &self.submissions,
-            &seed,
-            &format!("native-{}", self.i),
-            w.clone(),
-        );
-        Some(ModelUpdate {
-            model: LocalModel::F32(w),
-            scalar: None,
-        })
-    }
-}
 
 /// Reads `SUBMIT <seed> <who> <weights…>` lines of a child's stdout into `submissions`.
 fn collect(child: &mut Child, submissions: &Submissions) {
@@ -135,39 +103,14 @@ fn c_python_browser_and_rust_participants_share_a_round() {
     let submissions = Submissions::default();
     let page = runtime.block_on(serve_page(pkg, submissions.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path(), LEN);
+    // Every updater of every kind gets its model in: the update phase lasts at least 3 s.
+    let mut settings = every_updater_settings(dir.path(), LEN, 3.0);
     settings.api.cors_allowed_origins = vec![page.clone()];
-    settings.pet.sum.prob = Some(0.2);
-    settings.pet.update.prob = Some(1.0);
-    // Every updater of every kind gets its model in.
-    settings.pet.update.time.min = 3.0;
-    settings.pet.sum.time.max = 4.0;
-    settings.pet.sum2.time.max = 4.0;
     let running = runtime
         .block_on(xaynet_server::server::start(settings))
         .unwrap();
     let url = format!("http://{}", running.addr);
-
-    let native_settings = Settings {
-        poll_interval_ms: 50,
-        ..Settings::default()
-    };
-    let tasks: Vec<_> = (0..2)
-        .map(|i| {
-            let keys = SigningKeyPair::from_seed(&[i as u8 + 120; 32]);
-            let p = Participant::new(keys, native_settings.clone()).unwrap();
-            let app = Native {
-                i,
-                submissions: submissions.clone(),
-            };
-            let client = HttpClient::new(&url).unwrap();
-            runtime.spawn(async move {
-                Runner::new(p, client, app)
-                    .run(std::future::pending::<()>())
-                    .await
-            })
-        })
-        .collect();
+    let natives = spawn_natives(&runtime, &url, 2, &submissions);
     let mut c = Command::new(&c_program)
         .args([url.as_str(), "2", "150"])
         .stdout(Stdio::piped())
@@ -187,56 +130,18 @@ fn c_python_browser_and_rust_participants_share_a_round() {
     let _py = Killed(py);
     let chromium = Chromium::open(browser, &format!("{page}/index.html?coordinator={url}"));
 
-    let kinds = |models: &std::collections::HashMap<String, Vec<f32>>| -> BTreeSet<String> {
-        models
-            .keys()
-            .map(|k| k.split('-').next().unwrap().to_string())
-            .collect()
-    };
-    let all: BTreeSet<String> = ["browser", "c", "native", "python"]
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(140);
-    let mut seen = String::new();
-    let mut checked = 0;
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "no round with all four kinds within 140 s ({checked} rounds checked)"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-        let Some(m) = running.published.borrow().model.clone() else {
-            continue;
-        };
-        if m.id == seen {
-            continue;
-        }
-        seen = m.id.clone();
-        let seed = m.id.split('_').nth(1).unwrap();
-        let models = submissions
-            .lock()
-            .unwrap()
-            .get(seed)
-            .cloned()
-            .unwrap_or_default();
-        if models.is_empty() {
-            continue;
-        }
-        assert_plain_average(&f32s(&m.raw().unwrap()), &models, m.round_id);
-        checked += 1;
-        if kinds(&models) == all {
-            eprintln!(
-                "round {}: {} models from {:?}, global model = their plain average",
-                m.round_id,
-                models.len(),
-                models.keys().collect::<BTreeSet<_>>()
-            );
-            break;
-        }
-    }
+    let all: BTreeSet<&str> = ["browser", "c", "native", "python"].into();
+    check_rounds_until(
+        &running.published,
+        &submissions,
+        Duration::from_secs(140),
+        |models| {
+            let kinds: BTreeSet<&str> = models.keys().filter_map(|k| k.split('-').next()).collect();
+            kinds == all
+        },
+    );
     drop(chromium);
-    for t in tasks {
+    for t in natives {
         t.abort();
     }
     runtime.block_on(running.stop());

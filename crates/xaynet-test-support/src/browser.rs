@@ -1,4 +1,5 @@
-//! What the browser tests need: a server for the test page and the wasm package on 127.0.0.1
+//! What the browser and mixed-language tests need: native SDK participants that record what they
+//! submit, a server for the test page and the wasm package on 127.0.0.1
 //! that collects the models the page submits, headless Chromium, and the check that a global
 //! model is the plain average of a round's submissions.
 
@@ -169,5 +170,116 @@ pub fn assert_plain_average(got: &[f32], models: &HashMap<String, Vec<f32>>, rou
             "round {round}: weight {j} is {g}, the average of {} models is {want}",
             models.len()
         );
+    }
+}
+
+/// A native SDK participant that submits a fixed model per participant and records it.
+struct Native {
+    name: String,
+    i: usize,
+    submissions: Submissions,
+}
+
+impl xaynet_sdk::App for Native {
+    async fn load_model(
+        &mut self,
+        params: &xaynet_core::RoundParameters,
+    ) -> Option<xaynet_sdk::ModelUpdate> {
+        let w: Vec<f32> = (0..params.model_length as usize)
+            .map(|j| ((j * 7 + self.i * 13) % 100) as f32 / 200.0 - 0.25)
+            .collect();
+        let seed: String = params
+            .seed
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        submit(&self.submissions, &seed, &self.name, w.clone());
+        Some(xaynet_sdk::ModelUpdate {
+            model: xaynet_sdk::LocalModel::F32(w),
+            scalar: None,
+        })
+    }
+}
+
+/// Spawns `n` native participants (`native-0`, …) against `url` on `runtime`, recording their
+/// submissions.
+pub fn spawn_natives(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    n: usize,
+    submissions: &Submissions,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let settings = xaynet_sdk::Settings {
+        poll_interval_ms: 50,
+        max_message_size: Some(1000),
+        ..xaynet_sdk::Settings::default()
+    };
+    (0..n)
+        .map(|i| {
+            let keys = xaynet_core::SigningKeyPair::from_seed(&[i as u8 + 90; 32]);
+            let p = xaynet_sdk::Participant::new(keys, settings.clone()).unwrap();
+            let app = Native {
+                name: format!("native-{i}"),
+                i,
+                submissions: submissions.clone(),
+            };
+            let client = xaynet_sdk::HttpClient::new(url).unwrap();
+            runtime.spawn(async move {
+                xaynet_sdk::Runner::new(p, client, app)
+                    .run(std::future::pending::<()>())
+                    .await
+            })
+        })
+        .collect()
+}
+
+/// Checks every global model the coordinator publishes against the plain average of the
+/// submissions of its round, until `done` holds for a round's submissions; returns how many
+/// rounds were checked. Panics after `timeout`.
+pub fn check_rounds_until(
+    published: &tokio::sync::watch::Receiver<std::sync::Arc<xaynet_server::service::Published>>,
+    submissions: &Submissions,
+    timeout: std::time::Duration,
+    done: impl Fn(&HashMap<String, Vec<f32>>) -> bool,
+) -> usize {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut seen = String::new();
+    let mut checked = 0;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no round as wanted within {timeout:?} ({checked} rounds checked)"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let Some(m) = published.borrow().model.clone() else {
+            continue;
+        };
+        if m.id == seen {
+            continue;
+        }
+        seen = m.id.clone();
+        let seed = m.id.split('_').nth(1).unwrap_or_default();
+        let models = submissions
+            .lock()
+            .unwrap()
+            .get(seed)
+            .cloned()
+            .unwrap_or_default();
+        if models.is_empty() {
+            continue;
+        }
+        assert_plain_average(&crate::f32s(&m.raw().unwrap()), &models, m.round_id);
+        checked += 1;
+        if done(&models) {
+            let mut names: Vec<&String> = models.keys().collect();
+            names.sort();
+            eprintln!(
+                "round {}: global model = plain average of {} models from {names:?}",
+                m.round_id,
+                models.len()
+            );
+            return checked;
+        }
     }
 }

@@ -40,6 +40,24 @@ pub fn test_settings(dir: &std::path::Path, model_length: usize) -> Settings {
     s
 }
 
+/// Settings in which every participant that draws the update task gets its model in: all
+/// non-summers update (probability 1), the update phase lasts at least `update_min` seconds,
+/// and a round without a live summer fails within 3 s. What the tests that check the global
+/// model against *all* submitted models need.
+pub fn every_updater_settings(
+    dir: &std::path::Path,
+    model_length: usize,
+    update_min: f64,
+) -> Settings {
+    let mut s = test_settings(dir, model_length);
+    s.pet.sum.prob = Some(0.25);
+    s.pet.update.prob = Some(1.0);
+    s.pet.update.time.min = update_min;
+    s.pet.sum.time.max = 3.0;
+    s.pet.sum2.time.max = 3.0;
+    s
+}
+
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,

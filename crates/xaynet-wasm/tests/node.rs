@@ -8,39 +8,20 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use xaynet_test_support::test_settings;
-
-fn requirement(what: &str) -> Option<()> {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{what} is missing; scripts/test.sh provides it");
-    }
-    eprintln!("skipping: {what} is missing (scripts/test.sh provides it)");
-    None
-}
-
-fn pkg_dir() -> Option<PathBuf> {
-    match std::env::var_os("XAYNET_WASM_PKG").map(PathBuf::from) {
-        Some(p) if p.join("xaynet.js").exists() => Some(p),
-        _ => requirement("the wasm package (XAYNET_WASM_PKG)").map(|_| PathBuf::new()),
-    }
-    .filter(|p| !p.as_os_str().is_empty())
-}
+use xaynet_test_support::browser::{require, wasm_pkg};
+use xaynet_test_support::every_updater_settings;
 
 #[test]
 fn wasm_participants_in_node_complete_rounds() {
-    let Some(pkg) = pkg_dir() else { return };
+    let Some(pkg) = wasm_pkg() else {
+        return require("the wasm package (XAYNET_WASM_PKG)");
+    };
     if Command::new("node").arg("--version").output().is_err() {
-        requirement("node");
-        return;
+        return require("node");
     }
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = test_settings(dir.path(), 200);
-    settings.pet.sum.prob = Some(0.25);
-    settings.pet.update.prob = Some(1.0);
-    settings.pet.update.time.min = 1.5;
-    settings.pet.sum.time.max = 3.0;
-    settings.pet.sum2.time.max = 3.0;
+    let settings = every_updater_settings(dir.path(), 200, 1.5);
     let running = runtime
         .block_on(xaynet_server::server::start(settings))
         .unwrap();

@@ -174,26 +174,49 @@ class _Backoff:
         return d
 
 
-class InternalParticipant(threading.Thread):
-    """The background thread of :func:`spawn_participant`."""
+class _Background(threading.Thread):
+    """A participant ticked on a daemon thread; :meth:`stop` returns its saved state."""
 
-    def __init__(self, url: str, cls: Type[ParticipantABC], args: Sequence[Any],
-                 kwargs: dict, state: Optional[bytes], scalar: float,
+    def __init__(self, url: str, state: Optional[bytes], scalar: float,
                  **participant_options: Any) -> None:
         super().__init__(daemon=True)
-        self._url, self._cls, self._args, self._kwargs = url, cls, tuple(args), dict(kwargs)
         self._participant = Participant(url, scalar=scalar, state=state, **participant_options)
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
         self._state: Optional[bytes] = None
         self.error: Optional[BaseException] = None
-        self._ready = threading.Event()
+
+    def stop(self) -> bytes:
+        """Stops the thread and returns the saved state (to resume with ``state=``)."""
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+        with self._lock:
+            if self._state is None:
+                self._state = self._participant.stop()
+        if self.error is not None:
+            raise XaynetError(f"the participant thread failed: {self.error!r}") from self.error
+        return self._state
+
+    def public_key(self) -> bytes:
+        """The participant's public key."""
+        with self._lock:
+            return self._participant.public_key()
+
+
+class InternalParticipant(_Background):
+    """The background thread of :func:`spawn_participant`."""
+
+    def __init__(self, url: str, cls: Type[ParticipantABC], args: Sequence[Any],
+                 kwargs: dict, state: Optional[bytes], scalar: float,
+                 **participant_options: Any) -> None:
+        super().__init__(url, state, scalar, **participant_options)
+        self._cls, self._args, self._kwargs = cls, tuple(args), dict(kwargs)
 
     def run(self) -> None:
         try:
             # Built on this thread, so that ML frameworks initialise where they run.
             user = self._cls(*self._args, **self._kwargs)
-            self._ready.set()
             backoff = _Backoff()
             global_model: Optional[np.ndarray] = None
             fetched = False
@@ -220,23 +243,6 @@ class InternalParticipant(threading.Thread):
             user.on_stop()
         except BaseException as e:  # reported by stop() and .error
             self.error = e
-            self._ready.set()
-
-    def stop(self) -> bytes:
-        """Stops the thread and returns the saved state (to resume with ``state=``)."""
-        self._stop_event.set()
-        if self.is_alive():
-            self.join()
-        with self._lock:
-            if self._state is None:
-                self._state = self._participant.stop()
-        if self.error is not None:
-            raise XaynetError(f"the participant thread failed: {self.error!r}") from self.error
-        return self._state
-
-    def public_key(self) -> bytes:
-        with self._lock:
-            return self._participant.public_key()
 
 
 def spawn_participant(coordinator_url: str, participant_cls: Type[ParticipantABC],
@@ -253,20 +259,15 @@ def spawn_participant(coordinator_url: str, participant_cls: Type[ParticipantABC
     return t
 
 
-class AsyncParticipant(threading.Thread):
+class AsyncParticipant(_Background):
     """The background thread of :func:`spawn_async_participant`: training stays in user code."""
 
     def __init__(self, url: str, state: Optional[bytes], scalar: float,
                  **participant_options: Any) -> None:
-        super().__init__(daemon=True)
-        self._participant = Participant(url, scalar=scalar, state=state, **participant_options)
-        self._lock = threading.Lock()
-        self._stop_event = threading.Event()
+        super().__init__(url, state, scalar, **participant_options)
         self.new_global_model_event = threading.Event()
         self._global: Optional[np.ndarray] = None
         self._local: Optional[Tuple[Any, Optional[float]]] = None
-        self._state: Optional[bytes] = None
-        self.error: Optional[BaseException] = None
 
     def run(self) -> None:
         try:
@@ -304,22 +305,6 @@ class AsyncParticipant(threading.Thread):
         replaces a model cached earlier."""
         with self._lock:
             self._local = (model, scalar)
-
-    def stop(self) -> bytes:
-        """Stops the thread and returns the saved state."""
-        self._stop_event.set()
-        if self.is_alive():
-            self.join()
-        with self._lock:
-            if self._state is None:
-                self._state = self._participant.stop()
-        if self.error is not None:
-            raise XaynetError(f"the participant thread failed: {self.error!r}") from self.error
-        return self._state
-
-    def public_key(self) -> bytes:
-        with self._lock:
-            return self._participant.public_key()
 
 
 def spawn_async_participant(coordinator_url: str, state: Optional[bytes] = None,
