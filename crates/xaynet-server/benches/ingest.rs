@@ -26,8 +26,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
+fn main() {
+    // Client on this runtime; the coordinator on its own, with named threads, so that its CPU
+    // time can be told from the client's.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("xn-client")
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench());
+}
+
+async fn bench() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -49,7 +60,21 @@ async fn main() {
             .with_writer(std::io::stderr)
             .try_init();
     }
-    let running = xaynet_server::server::start(settings).await.unwrap();
+    let running = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("xn-coord")
+            .thread_keep_alive(std::time::Duration::from_secs(3600))
+            .enable_all()
+            .build()
+            .unwrap();
+        let running = rt.block_on(xaynet_server::server::start(settings)).unwrap();
+        // The coordinator's tasks live on this runtime until the process ends.
+        std::mem::forget(rt);
+        running
+    })
+    .join()
+    .unwrap();
     let c = Client::new(running.addr);
     c.wait_phase(1, "sum").await;
     let p = c.params().await;
@@ -106,6 +131,7 @@ async fn main() {
 
     // The floor: opening and verifying all the messages, on all cores, nothing else.
     let keys = running.published.borrow().ctx.keys.clone();
+    let floor_cpu_start = cpu("");
     let floor_start = Instant::now();
     std::thread::scope(|scope| {
         for part in bodies.chunks(n.div_ceil(cores)) {
@@ -122,6 +148,7 @@ async fn main() {
         }
     });
     let floor = floor_start.elapsed().as_secs_f64();
+    let floor_cpu = cpu("") - floor_cpu_start;
 
     // Where a message's CPU time goes, on one core (medians of 5).
     let time = |f: &mut dyn FnMut()| {
@@ -195,6 +222,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(8);
     eprintln!("ingesting with {senders} concurrent senders ...");
+    let coord_cpu_start = cpu("xn-coord");
     let start = Instant::now();
     let mut pending = bodies.into_iter();
     let mut tasks = Vec::new();
@@ -212,6 +240,7 @@ async fn main() {
         t.await.unwrap();
     }
     let wall = start.elapsed().as_secs_f64();
+    let coord_cpu = cpu("xn-coord") - coord_cpu_start;
     let status = c.status().await;
     let accepted = status["counts"]["update"]["accepted"].as_u64().unwrap();
     assert_eq!(accepted as usize, n, "every update accepted: {status}");
@@ -233,8 +262,17 @@ async fn main() {
         wall / floor
     );
     println!(
+        "  CPU: coordinator during ingest {coord_cpu:.2} s, open + verify alone {floor_cpu:.2} s, ratio {:.2}",
+        coord_cpu / floor_cpu
+    );
+    println!(
         "  HTTP transfer alone (same client and bodies, a handler that only reads them): {:.2} s",
         transport
     );
     running.stop().await;
+}
+
+/// CPU seconds of this process's threads named `prefix…` (all for "").
+fn cpu(prefix: &str) -> f64 {
+    xaynet_server::metrics::thread_cpu_seconds(prefix).unwrap_or(f64::NAN)
 }

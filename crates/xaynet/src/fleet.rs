@@ -217,32 +217,6 @@ impl Monitor {
     }
 }
 
-/// CPU seconds used so far by this process's threads whose names start with `prefix` (Linux:
-/// `/proc/self/task/*/stat`, user + system time). `None` where that is not readable.
-pub fn thread_cpu_seconds(prefix: &str) -> Option<f64> {
-    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
-    let mut ticks = 0u64;
-    for task in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid …": comm may hold spaces, so split at the last ')'.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the comm: state is field 3 of the full line; utime and stime are 14 and 15.
-        let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-        ticks += utime + stime;
-    }
-    // USER_HZ, the unit of these fields, is 100 on every Linux architecture we run on.
-    Some(ticks as f64 / 100.0)
-}
-
 /// The median of some durations.
 pub fn median(mut values: Vec<Duration>) -> Option<Duration> {
     values.sort();

@@ -8,7 +8,9 @@ use anyhow::Context;
 use xaynet_core::RoundParameters;
 use xaynet_sdk::{App, HttpClient, LocalModel, ModelUpdate, Participant, Runner, Settings};
 
-use crate::fleet::{self, median, thread_cpu_seconds, Monitor, RoundReport};
+use xaynet_server::metrics::thread_cpu_seconds;
+
+use crate::fleet::{self, median, Monitor, RoundReport};
 
 /// Options of `xaynet simulate` (see `--help`).
 #[derive(clap::Args, Debug, Clone)]
