@@ -5,9 +5,9 @@
 
 use std::ffi::CString;
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use xaynet_mobile::*;
 use xaynet_test_support::test_settings;
+use xaynet_test_support::tls::private_ca;
 
 /// A participant for `url` (with `root` trusted, if given) after one tick: whether it learnt
 /// the round (i.e. talked to the coordinator).
@@ -46,18 +46,11 @@ fn reaches(url: &str, root: Option<&str>) -> bool {
 #[test]
 fn private_ca_root_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
+    let (ca, server_pem, server_key_pem) = private_ca();
     let cert = dir.path().join("server.pem");
     let key = dir.path().join("server.key");
-    std::fs::write(&cert, server.pem()).unwrap();
-    std::fs::write(&key, server_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, server_pem).unwrap();
+    std::fs::write(&key, server_key_pem).unwrap();
     let mut settings = test_settings(&dir.path().join("data"), 4);
     settings.api.tls_certificate = Some(cert);
     settings.api.tls_key = Some(key);

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use xaynet_core::crypto::PublicSigningKey;
-use xaynet_core::rest::{sum_dict_from_bincode, update_seed_dict_from_bincode};
 use xaynet_core::{Model, RoundParameters, SumDict, UpdateSeedDict};
 
-use crate::participant::{seeds_path, RequestError};
+use crate::api::{decode_model, decode_params, decode_seeds, decode_sums, seeds_path};
+use crate::participant::{Action, RequestError, Response};
 
 /// The requests a participant makes. [`HttpClient`] is the real one; a load generator may put
 /// a cache in front of it (many simulated devices sharing one `/params` poller).
@@ -129,39 +129,19 @@ impl HttpClient {
 
 impl Transport for HttpClient {
     async fn params(&self) -> Result<RoundParameters, RequestError> {
-        let body = self
-            .get("params")
-            .await?
-            .ok_or_else(|| RequestError("GET /params: no content".into()))?;
-        RoundParameters::from_bincode(&body)
-            .map_err(|e| RequestError(format!("undecodable /params body: {e}")))
+        decode_params(self.get("params").await?.as_deref())
     }
 
     async fn sums(&self) -> Result<Option<SumDict>, RequestError> {
-        match self.get("sums").await? {
-            None => Ok(None),
-            Some(body) => sum_dict_from_bincode(&body)
-                .map(Some)
-                .map_err(|e| RequestError(format!("undecodable /sums body: {e}"))),
-        }
+        decode_sums(self.get("sums").await?.as_deref())
     }
 
     async fn seeds(&self, pk: PublicSigningKey) -> Result<Option<UpdateSeedDict>, RequestError> {
-        match self.get(&seeds_path(&pk)).await? {
-            None => Ok(None),
-            Some(body) => update_seed_dict_from_bincode(&body)
-                .map(Some)
-                .map_err(|e| RequestError(format!("undecodable /seeds body: {e}"))),
-        }
+        decode_seeds(self.get(&seeds_path(&pk)).await?.as_deref())
     }
 
     async fn model(&self) -> Result<Option<Model>, RequestError> {
-        match self.get("model").await? {
-            None => Ok(None),
-            Some(body) => Model::from_bincode(&body)
-                .map(Some)
-                .map_err(|e| RequestError(format!("undecodable /model body: {e}"))),
-        }
+        decode_model(self.get("model").await?.as_deref())
     }
 
     async fn send(&self, body: Bytes) -> Result<(), RequestError> {
@@ -181,4 +161,17 @@ impl Transport for HttpClient {
             Err(RequestError(format!("POST {url}: HTTP {status}")))
         }
     }
+}
+
+/// Makes the request a network action asks for (`FetchParams`, `FetchSums`, `FetchSeeds`,
+/// `Send`) and wraps the answer for [`crate::Participant::handle`]; `None` for `Wait` and
+/// `LoadModel`, which are the driver's to answer.
+pub async fn perform<T: Transport>(transport: &T, action: Action) -> Option<Response> {
+    Some(match action {
+        Action::FetchParams => Response::Params(transport.params().await),
+        Action::FetchSums => Response::Sums(transport.sums().await),
+        Action::FetchSeeds(pk) => Response::Seeds(transport.seeds(pk).await),
+        Action::Send(body) => Response::Sent(transport.send(body).await),
+        Action::Wait(_) | Action::LoadModel => return None,
+    })
 }

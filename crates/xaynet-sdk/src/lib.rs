@@ -22,6 +22,7 @@
 //! Messages are byte-compatible with Xaynet 0.11 and only the v1 endpoints are used, so a
 //! participant works against our coordinator and a reference one alike.
 
+pub mod api;
 pub mod participant;
 pub mod settings;
 pub mod state;
@@ -33,9 +34,9 @@ pub mod runner;
 #[cfg(feature = "runner")]
 pub mod tick;
 
+pub use api::seeds_path;
 pub use participant::{
-    seeds_path, Action, LocalModel, Millis, ModelUpdate, Notice, Participant, RequestError,
-    Response,
+    Action, LocalModel, Millis, ModelUpdate, Notice, Participant, RequestError, Response,
 };
 pub use settings::{Settings, SettingsError, DEFAULT_MAX_MESSAGE_SIZE};
 pub use state::RestoreError;

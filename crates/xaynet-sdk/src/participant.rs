@@ -34,18 +34,6 @@ use xaynet_core::{RoundParameters, SumDict, UpdateSeedDict};
 
 use crate::settings::{Settings, SettingsError};
 
-/// The path (relative to the coordinator's base URL) of `GET /seeds` for this summer: the key
-/// in standard base64, with `+`, `/` and `=` percent-encoded for the query string.
-pub fn seeds_path(pk: &PublicSigningKey) -> String {
-    use base64::Engine as _;
-    let key = base64::engine::general_purpose::STANDARD
-        .encode(pk.as_bytes())
-        .replace('+', "%2B")
-        .replace('/', "%2F")
-        .replace('=', "%3D");
-    format!("seeds?pk={key}")
-}
-
 /// Milliseconds on the driver's monotonic clock (any origin; only differences matter).
 pub type Millis = u64;
 

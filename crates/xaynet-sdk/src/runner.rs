@@ -31,7 +31,7 @@ use tokio::time::Instant;
 use xaynet_core::crypto::OsRng;
 use xaynet_core::{Model, RoundParameters};
 
-use crate::http::Transport;
+use crate::http::{perform, Transport};
 use crate::participant::{Action, Millis, ModelUpdate, Notice, Participant, Response};
 
 /// What the app supplies: its local model, and (optionally) what it wants to hear.
@@ -116,9 +116,6 @@ impl<T: Transport, A: App> Runner<T, A> {
                 tokio::time::sleep_until(self.origin + Duration::from_millis(until)).await;
                 return;
             }
-            Action::FetchParams => Response::Params(self.transport.params().await),
-            Action::FetchSums => Response::Sums(self.transport.sums().await),
-            Action::FetchSeeds(pk) => Response::Seeds(self.transport.seeds(pk).await),
             Action::LoadModel => {
                 let model = match self.participant.round_params() {
                     Some(params) => {
@@ -129,7 +126,10 @@ impl<T: Transport, A: App> Runner<T, A> {
                 };
                 Response::Model(model)
             }
-            Action::Send(body) => Response::Sent(self.transport.send(body).await),
+            action => match perform(&self.transport, action).await {
+                Some(response) => response,
+                None => return,
+            },
         };
         let now = self.now();
         self.participant.handle(response, now, &mut OsRng);

@@ -15,7 +15,7 @@ use xaynet_core::mask::DataType;
 use xaynet_core::Model;
 use zeroize::Zeroizing;
 
-use crate::http::{HttpClient, Transport};
+use crate::http::{perform, HttpClient, Transport};
 use crate::participant::{Action, LocalModel, ModelUpdate, Notice, Participant, Response};
 use crate::settings::{Settings, SettingsError};
 use crate::state::RestoreError;
@@ -158,14 +158,10 @@ impl TickParticipant {
                         Response::Model(None)
                     }
                 },
-                Action::FetchParams => {
-                    Response::Params(self.runtime.block_on(self.client.params()))
-                }
-                Action::FetchSums => Response::Sums(self.runtime.block_on(self.client.sums())),
-                Action::FetchSeeds(pk) => {
-                    Response::Seeds(self.runtime.block_on(self.client.seeds(pk)))
-                }
-                Action::Send(body) => Response::Sent(self.runtime.block_on(self.client.send(body))),
+                action => match self.runtime.block_on(perform(&self.client, action)) {
+                    Some(response) => response,
+                    None => break,
+                },
             };
             let now = self.now();
             self.participant.handle(response, now, &mut OsRng);

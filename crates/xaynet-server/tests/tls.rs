@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 //! HTTPS and mutual TLS on the API, with certificates made for the test.
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rcgen::{CertificateParams, KeyPair};
 use xaynet_test_support::test_settings;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -11,14 +11,7 @@ async fn https_and_client_certificates() {
         std::fs::write(&p, text).unwrap();
         p
     };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &ca)
-        .unwrap();
+    let (ca, server_pem, server_key_pem) = xaynet_test_support::tls::private_ca();
     let client_key = KeyPair::generate().unwrap();
     let client = CertificateParams::new(vec!["participant".to_string()])
         .unwrap()
@@ -26,8 +19,8 @@ async fn https_and_client_certificates() {
         .unwrap();
 
     let mut settings = test_settings(&dir.path().join("data"), 4);
-    settings.api.tls_certificate = Some(write("server.pem", server.pem()));
-    settings.api.tls_key = Some(write("server.key", server_key.serialize_pem()));
+    settings.api.tls_certificate = Some(write("server.pem", server_pem));
+    settings.api.tls_key = Some(write("server.key", server_key_pem));
     settings.api.tls_client_auth = Some(write("ca.pem", ca.pem()));
     let running = xaynet_server::server::start(settings).await.unwrap();
     let url = format!("https://localhost:{}/params", running.addr.port());

@@ -8,6 +8,25 @@
 pub mod browser;
 pub mod process;
 
+/// Certificates for TLS tests.
+pub mod tls {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+    /// A private CA and a certificate for `localhost` it signed: (CA, server certificate PEM,
+    /// server key PEM).
+    pub fn private_ca() -> (CertifiedIssuer<'static, KeyPair>, String, String) {
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        (ca, server.pem(), server_key.serialize_pem())
+    }
+}
+
 use std::time::{Duration, Instant};
 
 use xaynet_core::crypto::{EncryptKeyPair, OsRng, SigningKeyPair};

@@ -13,8 +13,8 @@ use wasm_bindgen::prelude::*;
 use xaynet_core::crypto::{OsRng, SigningKeyPair};
 use xaynet_core::eligibility::Task;
 use xaynet_core::message::Tag;
-use xaynet_core::rest::{sum_dict_from_bincode, update_seed_dict_from_bincode};
-use xaynet_core::{Model, RoundParameters};
+use xaynet_core::Model;
+use xaynet_sdk::api::{decode_model, decode_params, decode_seeds, decode_sums};
 use xaynet_sdk::{
     seeds_path, Action, LocalModel, ModelUpdate, Notice, Participant, RequestError, Response,
     Settings,
@@ -142,33 +142,18 @@ impl WasmParticipant {
 
     /// The HTTP answer to a `get` (`what` as in the action) or `send` action.
     pub fn handle_response(&mut self, what: &str, status: u16, body: &[u8], now: f64) {
-        let now = now.max(0.0) as u64;
-        let failed = |s: u16| RequestError(format!("{what}: HTTP {s}"));
-        let ok = (200..300).contains(&status);
-        let response = match what {
-            "params" => Response::Params(if ok {
-                RoundParameters::from_bincode(body)
-                    .map_err(|e| RequestError(format!("undecodable /params body: {e}")))
-            } else {
-                Err(failed(status))
-            }),
-            "sums" => Response::Sums(match status {
-                204 => Ok(None),
-                s if ok && s != 204 => sum_dict_from_bincode(body)
-                    .map(Some)
-                    .map_err(|e| RequestError(format!("undecodable /sums body: {e}"))),
-                s => Err(failed(s)),
-            }),
-            "seeds" => Response::Seeds(match status {
-                204 => Ok(None),
-                s if ok && s != 204 => update_seed_dict_from_bincode(body)
-                    .map(Some)
-                    .map_err(|e| RequestError(format!("undecodable /seeds body: {e}"))),
-                s => Err(failed(s)),
-            }),
-            _ => Response::Sent(if ok { Ok(()) } else { Err(failed(status)) }),
+        let body = match status {
+            204 => Ok(None),
+            200..=299 => Ok(Some(body)),
+            s => Err(RequestError(format!("{what}: HTTP {s}"))),
         };
-        self.inner.handle(response, now, &mut OsRng);
+        let response = match what {
+            "params" => Response::Params(body.and_then(decode_params)),
+            "sums" => Response::Sums(body.and_then(decode_sums)),
+            "seeds" => Response::Seeds(body.and_then(decode_seeds)),
+            _ => Response::Sent(body.map(|_| ())),
+        };
+        self.inner.handle(response, now.max(0.0) as u64, &mut OsRng);
     }
 
     /// A request of kind `what` failed without an HTTP answer (network error).
@@ -229,13 +214,17 @@ impl WasmParticipant {
 /// Decodes a `GET /model` body (exact rationals) to correctly rounded f32 weights.
 #[wasm_bindgen]
 pub fn global_model_f32(body: &[u8]) -> Result<Vec<f32>, JsError> {
-    let model = Model::from_bincode(body).map_err(js_err)?;
-    model.to_f32().map_err(js_err)
+    global_model(body)?.to_f32().map_err(js_err)
 }
 
 /// Decodes a `GET /model` body to correctly rounded f64 weights.
 #[wasm_bindgen]
 pub fn global_model_f64(body: &[u8]) -> Result<Vec<f64>, JsError> {
-    let model = Model::from_bincode(body).map_err(js_err)?;
-    model.to_f64().map_err(js_err)
+    global_model(body)?.to_f64().map_err(js_err)
+}
+
+fn global_model(body: &[u8]) -> Result<Model, JsError> {
+    decode_model(Some(body))
+        .map_err(js_err)?
+        .ok_or_else(|| JsError::new("empty model body"))
 }
