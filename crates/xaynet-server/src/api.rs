@@ -273,10 +273,14 @@ async fn get_model_bin(State(st): State<AppState>) -> Response {
 
 async fn get_status(State(st): State<AppState>) -> Response {
     let p = st.published.borrow().clone();
-    let counts = |i: usize| {
-        let c = p.counts[i];
-        serde_json::json!({ "accepted": c.accepted, "rejected": c.rejected, "discarded": c.discarded })
-    };
+    let json = |c: crate::engine::Counts| serde_json::json!({ "accepted": c.accepted, "rejected": c.rejected, "discarded": c.discarded });
+    let counts = |i: usize| json(p.counts[i]);
+    let previous_round = p.previous_counts.map(|(round_id, c)| {
+        serde_json::json!({
+            "round_id": round_id,
+            "counts": { "sum": json(c[0]), "update": json(c[1]), "sum2": json(c[2]) },
+        })
+    });
     let params = &p.ctx.params;
     Json(serde_json::json!({
         "round_id": p.round_id,
@@ -290,6 +294,7 @@ async fn get_status(State(st): State<AppState>) -> Response {
         "update_probability": params.update,
         "global_model_round_id": p.model.as_ref().map(|m| m.round_id),
         "last_failure": p.last_failure,
+        "previous_round": previous_round,
     }))
     .into_response()
 }

@@ -127,6 +127,8 @@ pub struct Published {
     pub seeds: Option<Arc<HashMap<PublicSigningKey, Bytes>>>,
     /// Counts of the sum, update and sum2 phases.
     pub counts: [Counts; 3],
+    /// The round that ended last and its final counts (sum, update, sum2).
+    pub previous_counts: Option<(u64, [Counts; 3])>,
     /// The latest global model.
     pub model: Option<Arc<PublishedModel>>,
     /// Why the last round failed, if the last round failed.
@@ -295,7 +297,8 @@ impl<S: Store> Coordinator<S> {
             params_bincode: Bytes::from(round.params.to_bincode()),
             sum_dict,
             seeds,
-            counts: [Phase::Sum, Phase::Update, Phase::Sum2].map(|p| engine.counts(p)),
+            counts: engine.phase_counts(),
+            previous_counts: engine.previous_counts(),
             model,
             last_failure: engine.last_failure().map(str::to_owned),
             max_message_bytes,

@@ -170,7 +170,7 @@ impl Monitor {
                     phase: phase.clone(),
                 });
                 if previous_round.is_some_and(|r| r != round_id) {
-                    if let Some(report) = self.cut(round_id) {
+                    if let Some(report) = self.cut(round_id, &status["previous_round"]) {
                         return Ok(report);
                     }
                 }
@@ -185,8 +185,9 @@ impl Monitor {
     }
 
     /// The changes before the first change of `new_round` form the finished round; `None`
-    /// when its start was not seen (the monitor started mid-round).
-    fn cut(&mut self, new_round: u64) -> Option<RoundReport> {
+    /// when its start was not seen (the monitor started mid-round). `finished` is the
+    /// coordinator's `previous_round` (final counts; phases may end between two polls).
+    fn cut(&mut self, new_round: u64, finished: &serde_json::Value) -> Option<RoundReport> {
         let split = self.changes.iter().position(|c| c.round_id == new_round)?;
         let round: Vec<PhaseChange> = self.changes.drain(..split).collect();
         let updates = std::mem::take(&mut self.updates);
@@ -201,6 +202,12 @@ impl Monitor {
             phases.push((c.phase.clone(), until - c.at));
         }
         let round_id = round[0].round_id;
+        let updates = match finished["round_id"].as_u64() {
+            Some(r) if r == round_id => finished["counts"]["update"]["accepted"]
+                .as_u64()
+                .unwrap_or(updates),
+            _ => updates,
+        };
         let completed = self.model_round == Some(round_id);
         Some(RoundReport {
             round_id,

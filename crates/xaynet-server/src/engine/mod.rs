@@ -291,6 +291,8 @@ pub struct Engine {
     votes: HashMap<[u8; 32], (u64, Arc<MaskObject>)>,
     voters: HashSet<PublicSigningKey>,
     counts: BTreeMap<u8, Counts>,
+    /// The ended round's id and its sum, update and sum2 counts (not persisted).
+    previous_counts: Option<(u64, [Counts; 3])>,
     last_failure: Option<String>,
     /// Threads for adding a masked model to the aggregate.
     threads: usize,
@@ -332,6 +334,7 @@ impl Engine {
             votes: HashMap::new(),
             voters: HashSet::new(),
             counts: BTreeMap::new(),
+            previous_counts: None,
             last_failure: None,
             threads: cores(),
         };
@@ -389,6 +392,7 @@ impl Engine {
             votes: vote_counts,
             voters: votes.into_keys().collect(),
             counts: BTreeMap::new(),
+            previous_counts: None,
             last_failure: None,
             threads: cores(),
         };
@@ -418,6 +422,7 @@ impl Engine {
     /// Ends the current round and starts the next one: new round id, new keys, new seed,
     /// empty dictionaries, phase Sum.
     pub fn start_round(&mut self, now_ms: u64, rng: &mut impl CryptoRngCore) -> Vec<Change> {
+        self.previous_counts = Some((self.round.round_id, self.phase_counts()));
         let keys = EncryptKeyPair::generate(rng);
         let seed = self.round.params.seed.next(
             &keys.secret,
@@ -488,6 +493,16 @@ impl Engine {
     /// Message counts of `phase` in the current round.
     pub fn counts(&self, phase: Phase) -> Counts {
         self.counts.get(&(phase as u8)).copied().unwrap_or_default()
+    }
+
+    /// Message counts of the sum, update and sum2 phases of the current round.
+    pub fn phase_counts(&self) -> [Counts; 3] {
+        [Phase::Sum, Phase::Update, Phase::Sum2].map(|p| self.counts(p))
+    }
+
+    /// The round that ended last (its id and final phase counts), since this engine started.
+    pub fn previous_counts(&self) -> Option<(u64, [Counts; 3])> {
+        self.previous_counts
     }
 
     /// Why the last round failed, if one did.
