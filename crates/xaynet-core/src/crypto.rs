@@ -155,6 +155,50 @@ impl PublicSigningKey {
     pub fn is_valid(&self, message: &[u8], signature: &Signature) -> bool {
         self.verify(message, signature).is_ok()
     }
+
+    /// A verifier for `signature` over a message that is fed in pieces
+    /// ([`SignatureVerifier::update`]); it accepts exactly what [`PublicSigningKey::verify`]
+    /// accepts. Keys and signatures that can never verify are refused here already.
+    pub fn verifier(&self, signature: &Signature) -> Result<SignatureVerifier, CryptoError> {
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| CryptoError::InvalidPublicKey)?;
+        // The checks `verify_strict` makes besides the equation: no small-order key or `R`.
+        let mut r = [0u8; 32];
+        r.copy_from_slice(&signature.0[..32]);
+        let r_ok = curve25519_dalek::edwards::CompressedEdwardsY(r)
+            .decompress()
+            .is_some_and(|p| !p.is_small_order());
+        if key.is_weak() || !r_ok {
+            return Err(CryptoError::InvalidSignature);
+        }
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_stream(&sig)
+            .map(SignatureVerifier)
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+/// An Ed25519 signature check over a message fed in pieces (see
+/// [`PublicSigningKey::verifier`]).
+pub struct SignatureVerifier(ed25519_dalek::StreamVerifier);
+
+impl SignatureVerifier {
+    /// Feeds the next piece of the signed message.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.0.update(piece);
+    }
+
+    /// Whether the signature is valid for everything fed.
+    pub fn finish(self) -> Result<(), CryptoError> {
+        self.0
+            .finalize_and_verify()
+            .map_err(|_| CryptoError::InvalidSignature)
+    }
+}
+
+impl fmt::Debug for SignatureVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SignatureVerifier")
+    }
 }
 
 /// An Ed25519 secret key. Wiped on drop; `Debug` prints no key material.
@@ -313,6 +357,138 @@ impl EncryptKeyPair {
             .unseal(sealed)
             .map_err(|_| CryptoError::OpenFailed)
     }
+
+    /// Opens a sealed box that arrives in pieces, without ever holding the sealed bytes in one
+    /// buffer: see [`SealedBoxReader`].
+    pub fn open_reader(&self) -> SealedBoxReader<'_> {
+        SealedBoxReader {
+            keys: self,
+            head: [0; SEALBYTES],
+            head_len: 0,
+            body: None,
+        }
+    }
+}
+
+/// `crypto_box_seal_open` over a sealed box fed in pieces: each piece of ciphertext is
+/// authenticated (Poly1305) and decrypted (XSalsa20) while it is still in the cache, and the
+/// plaintext is appended to a buffer the caller owns, so buffers can be reused.
+///
+/// The plaintext is **unauthenticated** until [`SealedBoxReader::finish`] returns `Ok`: a
+/// caller may look at it early only to reject a message sooner, never to act on it.
+pub struct SealedBoxReader<'k> {
+    keys: &'k EncryptKeyPair,
+    /// Ephemeral public key and tag, collected first.
+    head: [u8; SEALBYTES],
+    head_len: usize,
+    body: Option<SealedBody>,
+}
+
+struct SealedBody {
+    cipher: salsa20::XSalsa20,
+    mac: poly1305::Poly1305,
+    /// Ciphertext bytes not yet authenticated (less than one Poly1305 block).
+    tail: [u8; 16],
+    tail_len: usize,
+}
+
+impl SealedBoxReader<'_> {
+    /// Feeds the next piece of the sealed box; the plaintext it carries is appended to `out`.
+    pub fn update(&mut self, mut piece: &[u8], out: &mut Vec<u8>) {
+        use poly1305::universal_hash::UniversalHash;
+        use salsa20::cipher::StreamCipher;
+        if self.body.is_none() {
+            let take = (SEALBYTES - self.head_len).min(piece.len());
+            self.head[self.head_len..self.head_len + take].copy_from_slice(&piece[..take]);
+            self.head_len += take;
+            piece = &piece[take..];
+            if self.head_len < SEALBYTES {
+                return;
+            }
+            self.body = Some(self.start());
+        }
+        let Some(body) = self.body.as_mut() else {
+            return;
+        };
+        // Poly1305 runs over whole blocks; a partial block waits for the next piece.
+        let mut rest = piece;
+        if body.tail_len > 0 {
+            let take = (16 - body.tail_len).min(rest.len());
+            body.tail[body.tail_len..body.tail_len + take].copy_from_slice(&rest[..take]);
+            body.tail_len += take;
+            rest = &rest[take..];
+            if body.tail_len == 16 {
+                body.mac.update_padded(&body.tail);
+                body.tail_len = 0;
+            }
+        }
+        let whole = rest.len() / 16 * 16;
+        // A multiple of the block size: no padding is added.
+        body.mac.update_padded(&rest[..whole]);
+        let left = &rest[whole..];
+        body.tail[..left.len()].copy_from_slice(left);
+        body.tail_len += left.len();
+
+        let start = out.len();
+        out.extend_from_slice(piece);
+        body.cipher.apply_keystream(&mut out[start..]);
+    }
+
+    fn start(&self) -> SealedBody {
+        use poly1305::universal_hash::KeyInit;
+        use salsa20::cipher::{KeyIvInit, StreamCipher};
+        let mut epk = [0u8; ENCRYPT_KEY_LEN];
+        epk.copy_from_slice(&self.head[..ENCRYPT_KEY_LEN]);
+        // The nonce and key of libsodium's sealed box: BLAKE2b-192(epk ‖ pk) and
+        // HSalsa20(X25519(sk, epk), 0), computed as `crypto_box` computes them.
+        let nonce = {
+            use blake2::Digest as _;
+            let mut h = blake2::Blake2b::<blake2::digest::consts::U24>::new();
+            h.update(epk);
+            h.update(self.keys.public.0);
+            h.finalize()
+        };
+        let shared = Zeroizing::new(
+            (self.keys.secret.0.to_scalar() * curve25519_dalek::montgomery::MontgomeryPoint(epk))
+                .to_bytes(),
+        );
+        let key = Zeroizing::new(salsa20::hsalsa::<salsa20::cipher::consts::U10>(
+            (&*shared).into(),
+            &Default::default(),
+        ));
+        let mut cipher = salsa20::XSalsa20::new(&key, &nonce);
+        let mut mac_key = Zeroizing::new(poly1305::Key::default());
+        cipher.apply_keystream(&mut mac_key);
+        SealedBody {
+            cipher,
+            mac: poly1305::Poly1305::new(&mac_key),
+            tail: [0; 16],
+            tail_len: 0,
+        }
+    }
+
+    /// Checks the tag over everything fed. On `Err` the plaintext appended to the caller's
+    /// buffer is garbage (or forged) and must be discarded.
+    pub fn finish(self) -> Result<(), CryptoError> {
+        use subtle::ConstantTimeEq;
+        let Some(body) = self.body else {
+            return Err(CryptoError::OpenFailed);
+        };
+        let tag = body.mac.compute_unpadded(&body.tail[..body.tail_len]);
+        if bool::from(tag.as_slice().ct_eq(&self.head[ENCRYPT_KEY_LEN..])) {
+            Ok(())
+        } else {
+            Err(CryptoError::OpenFailed)
+        }
+    }
+}
+
+impl fmt::Debug for SealedBoxReader<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedBoxReader")
+            .field("started", &self.body.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PublicEncryptKey {
@@ -396,5 +572,125 @@ mod tests {
         let other = EncryptKeyPair::generate(&mut OsRng);
         assert_eq!(other.open(&sealed), Err(CryptoError::OpenFailed));
         assert_eq!(pair.open(&sealed[..47]), Err(CryptoError::OpenFailed));
+    }
+
+    /// Opens `sealed` with the reader, cut into pieces at `cuts` (byte offsets).
+    fn open_in_pieces(
+        pair: &EncryptKeyPair,
+        sealed: &[u8],
+        cuts: &[usize],
+    ) -> Result<Vec<u8>, CryptoError> {
+        let mut reader = pair.open_reader();
+        let mut out = Vec::new();
+        let mut at = 0;
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (sealed.len() + 1)).collect();
+        cuts.sort_unstable();
+        for cut in cuts.into_iter().chain([sealed.len()]) {
+            reader.update(&sealed[at..cut.max(at)], &mut out);
+            at = cut.max(at);
+        }
+        reader.finish().map(|()| out)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reader_opens_what_open_opens(
+            plain in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..700),
+            cuts in proptest::collection::vec(0usize..800, 0..8),
+            flip in proptest::option::of((0usize..800, 1u8..=255)),
+        ) {
+            let pair = EncryptKeyPair::from_seed(&[5; 32]);
+            let mut sealed = pair.public.seal(&plain, &mut OsRng);
+            if let Some((at, x)) = flip {
+                let at = at % sealed.len();
+                sealed[at] ^= x;
+            }
+            let whole = pair.open(&sealed);
+            let pieces = open_in_pieces(&pair, &sealed, &cuts);
+            proptest::prop_assert_eq!(whole.is_ok(), pieces.is_ok());
+            if let (Ok(a), Ok(b)) = (&whole, &pieces) {
+                proptest::prop_assert_eq!(a, b);
+                proptest::prop_assert_eq!(a, &plain);
+            }
+            // Truncated boxes never open.
+            let cut = sealed.len().saturating_sub(1 + cuts.first().copied().unwrap_or(0) % 60);
+            proptest::prop_assert!(open_in_pieces(&pair, &sealed[..cut], &cuts).is_err());
+        }
+
+        #[test]
+        fn verifier_accepts_what_verify_accepts(
+            msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            cut in 0usize..300,
+            flip in proptest::option::of((0usize..64, 1u8..=255)),
+        ) {
+            let pair = SigningKeyPair::from_seed(&[8; 32]);
+            let mut sig = *pair.sign(&msg).as_bytes();
+            if let Some((at, x)) = flip {
+                sig[at] ^= x;
+            }
+            let sig = Signature::from(sig);
+            let whole = pair.public.verify(&msg, &sig);
+            let streamed = pair.public.verifier(&sig).and_then(|mut v| {
+                let cut = cut.min(msg.len());
+                v.update(&msg[..cut]);
+                v.update(&msg[cut..]);
+                v.finish()
+            });
+            proptest::prop_assert_eq!(whole.is_ok(), streamed.is_ok());
+        }
+    }
+
+    #[test]
+    fn one_megabyte_box_in_uneven_pieces() {
+        let pair = EncryptKeyPair::from_seed(&[6; 32]);
+        let plain: Vec<u8> = (0..1_000_003u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        let sealed = pair.public.seal(&plain, &mut OsRng);
+        let cuts: Vec<usize> = (1..200).map(|i| i * i * 23 + i).collect();
+        assert_eq!(open_in_pieces(&pair, &sealed, &cuts).unwrap(), plain);
+        let mut bad = sealed.clone();
+        bad[700_000] ^= 1;
+        assert_eq!(
+            open_in_pieces(&pair, &bad, &cuts),
+            Err(CryptoError::OpenFailed)
+        );
+        assert_eq!(
+            open_in_pieces(&pair, &sealed[..40], &[]),
+            Err(CryptoError::OpenFailed)
+        );
+        let other = EncryptKeyPair::from_seed(&[7; 32]);
+        assert_eq!(
+            open_in_pieces(&other, &sealed, &cuts),
+            Err(CryptoError::OpenFailed)
+        );
+    }
+
+    #[test]
+    fn verifier_refuses_small_order_keys_and_points() {
+        let pair = SigningKeyPair::from_seed(&[1; 32]);
+        let sig = pair.sign(b"hello");
+        // The identity point (encoding 1, 0, ...) is of small order: as a key and as `R`.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let weak = PublicSigningKey::from(identity);
+        assert!(weak.verify(b"hello", &sig).is_err());
+        assert_eq!(
+            weak.verifier(&sig).unwrap_err(),
+            CryptoError::InvalidSignature
+        );
+        let mut small_r = *sig.as_bytes();
+        small_r[..32].copy_from_slice(&identity);
+        let small_r = Signature::from(small_r);
+        assert!(pair.public.verify(b"hello", &small_r).is_err());
+        assert!(pair.public.verifier(&small_r).is_err());
+        // A non-canonical `s` (high bit set) is refused by both.
+        let mut high_s = *sig.as_bytes();
+        high_s[63] |= 0x80;
+        let high_s = Signature::from(high_s);
+        assert!(pair.public.verify(b"hello", &high_s).is_err());
+        assert!(pair.public.verifier(&high_s).is_err());
+        let mut v = pair.public.verifier(&sig).unwrap();
+        v.update(b"hel");
+        v.update(b"lo");
+        assert!(v.finish().is_ok());
     }
 }

@@ -30,6 +30,17 @@ fn sealed_boxes_open_and_tampered_fail() {
         assert!(keys
             .open(&hex(&case["tampered_ciphertext_must_fail"]))
             .is_err());
+        // The streaming reader, fed byte by byte, agrees.
+        let by_bytes = |sealed: &[u8]| {
+            let mut reader = keys.open_reader();
+            let mut out = Vec::new();
+            for b in sealed.chunks(1) {
+                reader.update(b, &mut out);
+            }
+            reader.finish().map(|()| out)
+        };
+        assert_eq!(by_bytes(&ct).unwrap(), hex(&case["plaintext"]));
+        assert!(by_bytes(&hex(&case["tampered_ciphertext_must_fail"])).is_err());
         let other = EncryptKeyPair::from_seed(&[0x42; 32]);
         assert!(other.open(&ct).is_err());
         // What we seal opens with the same algorithm.

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,7 @@ use xaynet_core::crypto::PublicSigningKey;
 
 use crate::engine::Verdict;
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Processed};
+use crate::pipeline::{self, Processed, RoundContext};
 use crate::service::{Cmd, Published};
 
 /// Shared state of the handlers.
@@ -37,6 +37,10 @@ pub(crate) struct AppState {
     /// Messages between arrival and hand-over to the coordinator.
     pub in_pipeline: Arc<std::sync::atomic::AtomicUsize>,
     pub metrics: Arc<Metrics>,
+    /// Plaintext buffers for the pipeline.
+    pub buffers: Arc<pipeline::BufferPool>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
 }
 
 /// The router with all endpoints.
@@ -87,16 +91,26 @@ fn octets(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
 }
 
-/// `POST /message`: always 200 with an empty body, as in v1; the verdict is logged and
-/// counted. Under overload the message is discarded instead of queued.
-async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
+/// `POST /message`: 200 with an empty body, as in v1; the verdict is logged and counted.
+/// Under overload the message is discarded instead of queued. A body over the size limit is
+/// refused with 413, before it is read when its length is declared.
+async fn post_message(State(st): State<AppState>, headers: HeaderMap, body: Body) -> StatusCode {
     let started = Instant::now();
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > st.max_body_bytes as u64) {
+        return StatusCode::PAYLOAD_TOO_LARGE;
+    }
     let published = st.published.borrow().clone();
     let phase = published.ctx.phase.name();
     let outcome = process_message(&st, body).await;
     // Count refusals made before the engine with the round's statistics (best effort: under
     // overload the count is what gives).
     match outcome {
+        Err(TOO_LARGE) => return StatusCode::PAYLOAD_TOO_LARGE,
+        Err(BAD_BODY) => return StatusCode::BAD_REQUEST,
         Err(OVERLOAD) => {
             let _ = st.tx.try_send(Cmd::Count(Verdict::Discarded));
         }
@@ -122,8 +136,16 @@ async fn post_message(State(st): State<AppState>, body: Bytes) -> StatusCode {
 
 /// The refusal label of a message shed under overload (too many in flight, queue full).
 const OVERLOAD: &str = "overload";
+/// The body grew beyond `api.max_body_bytes` (answered with 413, not counted).
+const TOO_LARGE: &str = "too_large";
+/// The body could not be read (the client went away; answered with 400, not counted).
+const BAD_BODY: &str = "bad_body";
 
-async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static str> {
+/// Receives a message, then runs the pipeline on it on a blocking thread once one of the
+/// cores is free.
+async fn process_message(st: &AppState, body: Body) -> Result<Verdict, &'static str> {
+    // The body is read as the pieces it arrived in: they are never copied into one buffer.
+    let pieces = read_pieces(body, st.max_body_bytes).await?;
     let Ok(permit) = st.in_flight.clone().try_acquire_owned() else {
         return Err(OVERLOAD);
     };
@@ -132,16 +154,16 @@ async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static
         return Err(OVERLOAD);
     };
     // The round may have moved on while this message waited for a core.
-    let published = st.published.borrow().clone();
-    let ctx = published.ctx.clone();
+    let ctx = st.published.borrow().ctx.clone();
     let round_pk = ctx.keys.public;
+    let buffers = st.buffers.clone();
     let processed = tokio::task::spawn_blocking(move || {
         let t = Instant::now();
-        let r = pipeline::process(&body, &ctx);
+        let result = run_pipeline(&pieces, &ctx, &buffers);
         drop(cpu);
         drop(permit);
-        tracing::debug!(took = ?t.elapsed(), bytes = body.len(), "pipeline");
-        r
+        tracing::debug!(took = ?t.elapsed(), "pipeline");
+        result
     })
     .await
     .map_err(|_| "internal")?
@@ -168,6 +190,43 @@ async fn process_message(st: &AppState, body: Bytes) -> Result<Verdict, &'static
         return Err(OVERLOAD);
     }
     verdict.await.map_err(|_| "shutdown")
+}
+
+/// Reads a body as the pieces it arrived in, refusing it once it grows beyond `limit`.
+async fn read_pieces(body: Body, limit: usize) -> Result<Vec<Bytes>, &'static str> {
+    use futures_util::StreamExt;
+    let mut pieces = Vec::new();
+    let mut total = 0usize;
+    let mut stream = body.into_data_stream();
+    while let Some(piece) = stream.next().await {
+        let piece = piece.map_err(|_| BAD_BODY)?;
+        total += piece.len();
+        if total > limit {
+            return Err(TOO_LARGE);
+        }
+        if !piece.is_empty() {
+            pieces.push(piece);
+        }
+    }
+    Ok(pieces)
+}
+
+/// The pipeline on a received body, with a plaintext buffer from the pool.
+fn run_pipeline(
+    pieces: &[Bytes],
+    ctx: &RoundContext,
+    buffers: &pipeline::BufferPool,
+) -> Result<Processed, pipeline::PipelineError> {
+    let total = pieces.iter().map(Bytes::len).sum();
+    let mut ingest = pipeline::Ingest::new(ctx, buffers.take(), total);
+    for piece in pieces {
+        ingest.update(piece)?;
+    }
+    let (result, buffer) = ingest.finish();
+    if let Some(buffer) = buffer {
+        buffers.give(buffer);
+    }
+    result
 }
 
 /// Counts a message as "in the pipeline" until it is handed to the coordinator or dropped.

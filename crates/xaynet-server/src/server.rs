@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::api::{router, AppState};
 use crate::metrics::Metrics;
+use crate::pipeline::BufferPool;
 use crate::service::{Coordinator, ModelStore, Published};
 use crate::settings::Settings;
 use crate::store::embedded::EmbeddedStore;
@@ -103,17 +104,18 @@ pub async fn start_with<S: Store>(
     )
     .await?;
     let (tx, rx) = mpsc::channel(settings.limits.queue_capacity);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let state = AppState {
         tx,
         published: published.clone(),
         in_flight: Arc::new(Semaphore::new(settings.limits.max_in_flight)),
         in_pipeline,
-        cpu: Arc::new(Semaphore::new(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-        )),
+        cpu: Arc::new(Semaphore::new(cores)),
         metrics,
+        buffers: Arc::new(BufferPool::new(2 * cores, settings.api.max_body_bytes)),
+        max_body_bytes: settings.api.max_body_bytes,
     };
     let app = router(
         state,

@@ -241,3 +241,89 @@ async fn overload_sheds_messages() {
     assert_eq!(c.get("/params").await.0, 200);
     running.stop().await;
 }
+
+/// POSTs `body` to `/message` with `Transfer-Encoding: chunked` in pieces of `piece` bytes,
+/// over a raw socket (no Content-Length, so the server cannot refuse by the declared size);
+/// returns the response's status code.
+async fn post_chunked(addr: std::net::SocketAddr, body: &[u8], piece: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /message HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = head.into_bytes();
+    for chunk in body.chunks(piece) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    // The server may answer (413) before it has read everything; a failed write is fine.
+    let _ = s.write_all(&out).await;
+    let mut response = Vec::new();
+    let _ = s.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {text:?}"))
+}
+
+/// Bodies sent in pieces (chunked transfer encoding) go through the same pipeline: a valid
+/// message in small pieces is accepted, one for the wrong phase is refused, and a body that
+/// grows past the limit is refused with 413 without being counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let len = 8;
+    let mut settings = test_settings(dir.path(), len);
+    settings.api.max_body_bytes = 64 * 1024;
+    settings.pet.sum.time.min = 5.0;
+    let running = xaynet_server::server::start(settings).await.unwrap();
+    let c = Client::new(running.addr);
+    let ps: Vec<Participant> = (0..40)
+        .map(|i| Participant::new(i, model(i, len)))
+        .collect();
+    c.wait_phase(1, "sum").await;
+    let p = c.params().await;
+    let (summers, _) = roles(&ps, &p);
+    assert_eq!(
+        post_chunked(running.addr, &summers[0].sum_message(&p), 7).await,
+        200
+    );
+    // An Update during the Sum phase, in pieces: refused.
+    let keys = xaynet_core::crypto::SigningKeyPair::from_seed(&[9; 32]);
+    let masked = xaynet_core::mask::Masker::new(p.mask_config)
+        .mask(
+            &xaynet_core::mask::MaskSeed::generate(&mut OsRng),
+            xaynet_core::model::Weights::F32(&model(9, len)),
+            &xaynet_core::model::Scalar::unit(),
+        )
+        .unwrap();
+    let update = xaynet_core::message::Message {
+        participant_pk: keys.public,
+        coordinator_pk: p.pk,
+        tag: xaynet_core::message::Tag::Update,
+        payload: xaynet_core::message::Payload::Update(xaynet_core::message::Update {
+            sum_signature: keys.sign(b"sum"),
+            update_signature: keys.sign(b"update"),
+            masked_model: masked,
+            local_seed_dict: Default::default(),
+        }),
+    }
+    .seal(&keys.secret, &mut OsRng);
+    assert_eq!(post_chunked(running.addr, &update, 50).await, 200);
+    let too_big = vec![1u8; 70 * 1024];
+    assert_eq!(post_chunked(running.addr, &too_big, 4096).await, 413);
+    let s = c.wait_for("sum counts", |s| counts(s, "sum").1 >= 1).await;
+    assert_eq!(counts(&s, "sum"), (1, 1, 0), "{s}");
+    let metrics = String::from_utf8(c.get("/metrics").await.1).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("xaynet_messages_total") && l.contains("wrong_phase")),
+        "{metrics}"
+    );
+    assert_eq!(c.get("/health").await.0, 200);
+    running.stop().await;
+}

@@ -144,10 +144,17 @@ impl Group {
     /// Like [`Group::add_assign`], split across `threads` OS threads for long vectors (the
     /// coordinator's aggregate of a large model). Falls back to one thread on wasm.
     pub(crate) fn add_assign_par(&self, a: &mut Elements, b: &Elements, threads: usize) {
+        // Below a million elements per thread, starting threads costs more than it saves:
+        // a million-element addition takes about half a millisecond, while a thread started on
+        // a busy machine may wait a scheduler slice (milliseconds) before it runs.
+        self.add_assign_split(a, b, threads, 1 << 20)
+    }
+
+    /// [`Group::add_assign_par`] with at least `min_chunk` elements per thread.
+    fn add_assign_split(&self, a: &mut Elements, b: &Elements, threads: usize, min_chunk: usize) {
         #[cfg(not(target_arch = "wasm32"))]
         {
-            const MIN_CHUNK: usize = 1 << 16;
-            let threads = threads.min(a.len() / MIN_CHUNK).max(1);
+            let threads = threads.min(a.len() / min_chunk.max(1)).max(1);
             if threads > 1 {
                 let chunk = a.len().div_ceil(threads);
                 match (&self.width, a, b) {
@@ -173,7 +180,7 @@ impl Group {
                 }
             }
         }
-        let _ = threads;
+        let _ = (threads, min_chunk);
         self.add_assign(a, b)
     }
 
@@ -466,7 +473,7 @@ mod tests {
             let b = g.sample(&mut rng, 300_001);
             let (mut seq, mut par) = (a.clone(), a);
             g.add_assign(&mut seq, &b);
-            g.add_assign_par(&mut par, &b, 4);
+            g.add_assign_split(&mut par, &b, 4, 1 << 16);
             assert_eq!(seq, par, "{config}");
         }
     }

@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Reading goes [`MessageBuffer::new`] (length checks) → [`MessageBuffer::tag`] (cheap phase
-//! filter) → [`MessageBuffer::verify_signature`] → [`Message::from_buffer`] (payload). Writing
+//! filter) → [`MessageBuffer::verify_signature`] → [`Message::from_buffer`] (payload).
+//! [`SealedMessageReader`] opens a sealed message and checks its signature in one pass over
+//! pieces of it as they arrive (what the coordinator does with request bodies). Writing
 //! goes through [`encode`], which signs, and [`split`] / [`Reassembler`] for chunking.
 
 mod chunking;
@@ -28,8 +30,8 @@ pub use payload::{
 };
 
 use crate::crypto::{
-    CryptoError, EncryptKeyPair, PublicEncryptKey, PublicSigningKey, SecretSigningKey, Signature,
-    SEALBYTES,
+    CryptoError, EncryptKeyPair, PublicEncryptKey, PublicSigningKey, SealedBoxReader,
+    SecretSigningKey, Signature, SignatureVerifier, SEALBYTES,
 };
 use crate::mask::{ConfigError, MaskObjectError};
 use rand_core::CryptoRngCore;
@@ -241,8 +243,12 @@ impl Message {
 
     /// Opens a sealed message, verifies it and parses it.
     pub fn open(sealed: &[u8], coordinator: &EncryptKeyPair) -> Result<Message, DecodeError> {
-        let plain = coordinator.open(sealed).map_err(|_| DecodeError::Decrypt)?;
-        Self::from_signed_bytes(&plain)
+        let mut reader = SealedMessageReader::new(coordinator, Vec::new());
+        reader.update(sealed);
+        let opened = reader.finish()?;
+        let buf = MessageBuffer::new(opened.bytes())?;
+        opened.verify_signature()?;
+        Self::from_buffer(&buf)
     }
 
     /// Serialises and signs the message.
@@ -269,6 +275,133 @@ impl Message {
     /// Serialises, signs and seals the message to the coordinator's round key.
     pub fn seal(&self, secret: &SecretSigningKey, rng: &mut impl CryptoRngCore) -> Vec<u8> {
         self.coordinator_pk.seal(&self.to_signed_bytes(secret), rng)
+    }
+}
+
+/// Opens a sealed message and hashes it for its signature in one pass, piece by piece: each
+/// piece is authenticated, decrypted and hashed while it is in the cache, and the sealed bytes
+/// never need to be gathered into one buffer. The plaintext goes into a buffer the caller
+/// hands in (and gets back), so large buffers can be reused from message to message.
+///
+/// Accepts and refuses exactly what [`EncryptKeyPair::open`] followed by
+/// [`MessageBuffer::new`] and [`MessageBuffer::verify_signature`] accept and refuse.
+pub struct SealedMessageReader<'k> {
+    open: SealedBoxReader<'k>,
+    plain: Vec<u8>,
+    /// Set once the header has arrived; `Err` for a key or signature that cannot verify.
+    verifier: Option<Result<SignatureVerifier, CryptoError>>,
+    /// End of the signed range (the header's length field).
+    signed_end: usize,
+    /// Plaintext bytes fed to the verifier so far.
+    hashed: usize,
+}
+
+/// Pieces are processed in slices of this size so that a slice's plaintext is still in the
+/// cache when it is hashed.
+const READ_SLICE: usize = 16 * 1024;
+
+impl<'k> SealedMessageReader<'k> {
+    /// A reader for a message sealed to `keys`; the plaintext is written into `buffer`
+    /// (cleared first).
+    pub fn new(keys: &'k EncryptKeyPair, mut buffer: Vec<u8>) -> Self {
+        buffer.clear();
+        Self {
+            open: keys.open_reader(),
+            plain: buffer,
+            verifier: None,
+            signed_end: 0,
+            hashed: 0,
+        }
+    }
+
+    /// Feeds the next piece of the sealed message.
+    pub fn update(&mut self, piece: &[u8]) {
+        for slice in piece.chunks(READ_SLICE) {
+            self.open.update(slice, &mut self.plain);
+            self.hash_new_bytes();
+        }
+    }
+
+    fn hash_new_bytes(&mut self) {
+        if self.verifier.is_none() {
+            let Some(header) = self.plain.get(..HEADER_LEN) else {
+                return;
+            };
+            let mut sig = [0u8; 64];
+            sig.copy_from_slice(&header[..64]);
+            let mut pk = [0u8; 32];
+            pk.copy_from_slice(&header[64..96]);
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&header[128..132]);
+            self.signed_end = u32::from_be_bytes(len) as usize;
+            self.verifier = Some(PublicSigningKey::from(pk).verifier(&Signature::from(sig)));
+            self.hashed = 64;
+        }
+        if let Some(Ok(verifier)) = &mut self.verifier {
+            let end = self.plain.len().min(self.signed_end);
+            if end > self.hashed {
+                verifier.update(&self.plain[self.hashed..end]);
+                self.hashed = end;
+            }
+        }
+    }
+
+    /// The plaintext so far. **Unauthenticated** until [`SealedMessageReader::finish`]: only
+    /// for rejecting a message early (e.g. by its header), never for acting on it.
+    pub fn peek(&self) -> &[u8] {
+        &self.plain
+    }
+
+    /// Checks the box's tag and completes the signature check. `Err` means the box did not
+    /// open (wrong key, tampered or truncated); the plaintext buffer is wiped.
+    pub fn finish(self) -> Result<OpenedMessage, CryptoError> {
+        let mut plain = self.plain;
+        if let Err(e) = self.open.finish() {
+            plain.iter_mut().for_each(|b| *b = 0);
+            return Err(e);
+        }
+        let signature = match self.verifier {
+            Some(Ok(v)) if self.hashed == self.signed_end => v.finish(),
+            _ => Err(CryptoError::InvalidSignature),
+        };
+        Ok(OpenedMessage {
+            bytes: plain,
+            signature,
+        })
+    }
+}
+
+impl std::fmt::Debug for SealedMessageReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedMessageReader")
+            .field("plaintext_len", &self.plain.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A message that [`SealedMessageReader`] opened; its signature has been checked.
+#[derive(Debug)]
+pub struct OpenedMessage {
+    bytes: Vec<u8>,
+    signature: Result<(), CryptoError>,
+}
+
+impl OpenedMessage {
+    /// The signed message (header and payload); parse it with [`MessageBuffer::new`].
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The result of the signature check (as [`MessageBuffer::verify_signature`]).
+    pub fn verify_signature(&self) -> Result<(), DecodeError> {
+        self.signature
+            .clone()
+            .map_err(|_| DecodeError::InvalidSignature)
+    }
+
+    /// The plaintext buffer, for reuse.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
     }
 }
 
