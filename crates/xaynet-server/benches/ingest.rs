@@ -9,8 +9,10 @@
 //! * the floor: opening and verifying the same messages on all cores and nothing else, the
 //!   fastest way we have (one pass, one reused buffer per thread);
 //! * the ingest: from the first POST until every update is durably accepted and answered;
-//! * their ratio in wall-clock time (the bench's HTTP client shares the cores), and in CPU
-//!   time: the coordinator's threads during the ingest against the floor's;
+//! * their ratio in CPU time (the coordinator's threads during the ingest against the
+//!   floor's) and in wall-clock time (the bench's HTTP client shares the cores);
+//! * the wall-clock ratio to a bare HTTP server that receives the same bodies from the same
+//!   client and opens and verifies them, nothing else (what any server must do);
 //! * updates per second per core.
 //!
 //! The medians over the runs close the report.
@@ -26,6 +28,10 @@ use xaynet_core::rest::sum_dict_from_bincode;
 use xaynet_core::EncryptKeyPair;
 use xaynet_server::settings::Settings;
 use xaynet_test_support::{Client, Participant};
+
+/// The allocator of the `xaynet` binary, so that the bench measures what users run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const LEN: usize = 1_000_000;
 
@@ -45,6 +51,8 @@ fn env_number(name: &str, default: usize) -> usize {
 struct Run {
     floor_wall: f64,
     floor_cpu: f64,
+    bare_wall: f64,
+    bare_cpu: f64,
     wall: f64,
     coord_cpu: f64,
     client_cpu: f64,
@@ -72,6 +80,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // The bare HTTP server of the baseline gets a runtime of its own, alike.
+    let bare = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("xn-bare")
+        .thread_keep_alive(std::time::Duration::from_secs(3600))
+        .enable_all()
+        .build()
+        .unwrap();
     let client = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("xn-client")
@@ -94,26 +110,30 @@ fn main() {
     println!(
         "coordinator ingest, {n} Update messages of {LEN} f32 weights, {cores} cores, {senders} concurrent senders, embedded store, {runs} runs"
     );
+    let setup = Setup {
+        coordinator: &coordinator,
+        bare: &bare,
+        n,
+        senders,
+        cores,
+        masked: &masked,
+        seed: &seed,
+    };
     let mut results = Vec::new();
     for run in 1..=runs {
-        let r = client.block_on(one_run(
-            &coordinator,
-            n,
-            senders,
-            cores,
-            &masked,
-            &seed,
-            run == 1,
-        ));
+        let r = client.block_on(one_run(&setup, run == 1));
         println!(
-            "  run {run}: floor {:.2} s (CPU {:.2} s), ingest {:.2} s (coordinator CPU {:.2} s, client CPU {:.2} s): wall ratio {:.2}, CPU ratio {:.2}, {:.1} updates/s/core",
+            "  run {run}: open + verify {:.2} s (CPU {:.2} s); over HTTP {:.2} s (server CPU {:.2} s); coordinator ingest {:.2} s (CPU {:.2} s, client CPU {:.2} s): CPU ratio {:.2}, wall ratio {:.2}, over HTTP {:.2}; {:.1} updates/s/core",
             r.floor_wall,
             r.floor_cpu,
+            r.bare_wall,
+            r.bare_cpu,
             r.wall,
             r.coord_cpu,
             r.client_cpu,
-            r.wall / r.floor_wall,
             r.coord_cpu / r.floor_cpu,
+            r.wall / r.floor_wall,
+            r.wall / r.bare_wall,
             n as f64 / r.wall / cores as f64
         );
         results.push(r);
@@ -126,21 +146,38 @@ fn main() {
             .map(|r| n as f64 / r.wall / cores as f64)
             .collect(),
     );
+    let http_ratio = median(results.iter().map(|r| r.wall / r.bare_wall).collect());
     println!("  median over {runs} runs: updates per second per core {per_core:.1}");
     println!("  median ratio ingest / (open + verify), CPU time of the coordinator: {cpu_ratio:.2} (goal <= 1.3)");
     println!("  median ratio ingest / (open + verify), wall clock (client on the same cores): {wall_ratio:.2}");
+    println!(
+        "  median ratio ingest / (receive over HTTP + open + verify), wall clock: {http_ratio:.2}"
+    );
 }
 
-/// Starts a coordinator, ingests `n` updates, and measures the floor on the same messages.
-async fn one_run(
-    coordinator: &tokio::runtime::Runtime,
+/// What every run shares.
+struct Setup<'a> {
+    coordinator: &'a tokio::runtime::Runtime,
+    bare: &'a tokio::runtime::Runtime,
     n: usize,
     senders: usize,
     cores: usize,
-    masked: &MaskObject,
-    seed: &MaskSeed,
-    details: bool,
-) -> Run {
+    masked: &'a MaskObject,
+    seed: &'a MaskSeed,
+}
+
+/// Starts a coordinator, ingests `n` updates, and measures the floor and the bare HTTP
+/// server on the same messages.
+async fn one_run(setup: &Setup<'_>, details: bool) -> Run {
+    let &Setup {
+        coordinator,
+        bare,
+        n,
+        senders,
+        cores,
+        masked,
+        seed,
+    } = setup;
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(dir.path());
     let running = coordinator
@@ -202,11 +239,13 @@ async fn one_run(
             "  (first run) the floor the two-pass way (open, then verify): {two_pass:.2} s, CPU {two_pass_cpu:.2} s"
         );
         print_stages(&bodies[0], &signed_one, &keys, masked);
-        let transport = transport_alone(&bodies, senders).await;
+        let (transport, _) = bare_server(bare, &bodies, senders, cores, &keys, false).await;
         println!(
             "  (first run) HTTP transfer alone (same client and bodies, a handler that only reads them): {transport:.2} s"
         );
     }
+    // The same over HTTP: a bare server that receives, opens and verifies, nothing else.
+    let (bare_wall, bare_cpu) = bare_server(bare, &bodies, senders, cores, &keys, true).await;
 
     // Ingest.
     let coord_cpu_start = cpu("xn-coord");
@@ -237,6 +276,8 @@ async fn one_run(
     Run {
         floor_wall,
         floor_cpu,
+        bare_wall,
+        bare_cpu,
         wall,
         coord_cpu,
         client_cpu,
@@ -339,17 +380,60 @@ fn print_stages(sealed: &[u8], signed: &[u8], keys: &EncryptKeyPair, masked: &Ma
     println!("  (first run) one message on one core: open + verify in one pass {one_pass:.1} ms (open {open:.1} ms, verify {verify:.1} ms as separate passes), parse {parse:.1} ms, add to the aggregate (with an 8 MB clone) {add:.1} ms, encode the aggregate {encode:.1} ms");
 }
 
-/// The same client and bodies against a handler that only reads them.
-async fn transport_alone(bodies: &[Vec<u8>], senders: usize) -> f64 {
-    let sink = axum::Router::new()
-        .route(
-            "/message",
-            axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20));
+/// The same client, bodies and senders against a bare HTTP server (on `runtime`, threads
+/// named `xn-bare`) whose handler reads each body and, with `open_verify`, opens and verifies it in
+/// one pass on a blocking thread, one message per core at a time; nothing else (no engine, no
+/// storage). Returns (wall, CPU of the server's threads) seconds.
+async fn bare_server(
+    runtime: &tokio::runtime::Runtime,
+    bodies: &[Vec<u8>],
+    senders: usize,
+    cores: usize,
+    keys: &EncryptKeyPair,
+    open_verify: bool,
+) -> (f64, f64) {
+    use std::sync::Arc;
+    let keys = Arc::new(keys.clone());
+    let permits = Arc::new(tokio::sync::Semaphore::new(cores));
+    // Like the coordinator, it reads the body as the pieces it arrived in and opens it into
+    // a reused buffer; unlike it, it does nothing with the message.
+    let buffers = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let sink = axum::Router::new().route(
+        "/message",
+        axum::routing::post(move |body: axum::body::Body| {
+            let (keys, permits, buffers) = (keys.clone(), permits.clone(), buffers.clone());
+            async move {
+                use futures_util::StreamExt;
+                let mut pieces = Vec::new();
+                let mut stream = body.into_data_stream();
+                while let Some(piece) = stream.next().await {
+                    pieces.push(piece.unwrap());
+                }
+                if open_verify {
+                    let core = permits.acquire_owned().await.unwrap();
+                    tokio::task::spawn_blocking(move || {
+                        let buffer = buffers.lock().unwrap().pop().unwrap_or_default();
+                        let mut reader = SealedMessageReader::new(&keys, buffer);
+                        for piece in &pieces {
+                            reader.update(piece);
+                        }
+                        let opened = reader.finish().unwrap();
+                        MessageBuffer::new(opened.bytes()).unwrap();
+                        opened.verify_signature().unwrap();
+                        buffers.lock().unwrap().push(opened.into_buffer());
+                        drop(core);
+                    })
+                    .await
+                    .unwrap();
+                }
+                "ok"
+            }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let server = runtime.spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let cpu_start = cpu("xn-bare");
     let start = Instant::now();
     let mut tasks = Vec::new();
     for part in bodies.chunks(bodies.len().div_ceil(senders)) {
@@ -358,14 +442,15 @@ async fn transport_alone(bodies: &[Vec<u8>], senders: usize) -> f64 {
         let url = format!("http://{sink_addr}/message");
         tasks.push(tokio::spawn(async move {
             for body in part {
-                http.post(&url).body(body).send().await.unwrap();
+                let r = http.post(&url).body(body).send().await.unwrap();
+                assert!(r.status().is_success());
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let took = start.elapsed().as_secs_f64();
+    let took = (start.elapsed().as_secs_f64(), cpu("xn-bare") - cpu_start);
     server.abort();
     took
 }

@@ -243,7 +243,7 @@ impl Message {
 
     /// Opens a sealed message, verifies it and parses it.
     pub fn open(sealed: &[u8], coordinator: &EncryptKeyPair) -> Result<Message, DecodeError> {
-        let mut reader = SealedMessageReader::new(coordinator, Vec::new());
+        let mut reader = SealedMessageReader::new(coordinator, Vec::with_capacity(sealed.len()));
         reader.update(sealed);
         let opened = reader.finish()?;
         let buf = MessageBuffer::new(opened.bytes())?;
