@@ -14,8 +14,10 @@ bindgen="$(command -v wasm-bindgen || true)"
 if [ "$("${bindgen:-false}" --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
   bindgen="$tools/bin/wasm-bindgen"
   if [ "$("$bindgen" --version 2>/dev/null | awk '{print $2}')" != "$version" ]; then
-    echo "installing wasm-bindgen-cli $version (a few minutes, once)" >&2
-    cargo install --quiet --root "$tools" wasm-bindgen-cli --version "$version" >&2
+    echo "installing wasm-bindgen-cli $version (about a minute, once)" >&2
+    # A debug build: it compiles in a minute instead of eight on two cores, and processes
+    # our module in a third of a second, with byte-identical output.
+    cargo install --quiet --debug --root "$tools" wasm-bindgen-cli --version "$version" >&2
   fi
 fi
 cargo build -p xaynet-wasm --target wasm32-unknown-unknown --release --locked --quiet >&2
