@@ -220,7 +220,10 @@ fn run_pipeline(
     let total = pieces.iter().map(Bytes::len).sum();
     let mut ingest = pipeline::Ingest::new(ctx, buffers.take(), total);
     for piece in pieces {
-        ingest.update(piece)?;
+        if let Err(e) = ingest.update(piece) {
+            buffers.give(ingest.into_buffer());
+            return Err(e);
+        }
     }
     let (result, buffer) = ingest.finish();
     if let Some(buffer) = buffer {

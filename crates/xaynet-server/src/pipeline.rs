@@ -123,6 +123,11 @@ impl<'c> Ingest<'c> {
         Ok(())
     }
 
+    /// Stops here (after a refusal by [`Ingest::update`]) and hands back the buffer.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.reader.into_buffer()
+    }
+
     /// Completes the pipeline; the plaintext buffer comes back for reuse when the message
     /// opened.
     pub fn finish(self) -> (Result<Processed, PipelineError>, Option<Vec<u8>>) {

@@ -352,6 +352,13 @@ impl<'k> SealedMessageReader<'k> {
         &self.plain
     }
 
+    /// Stops reading (a message refused early) and hands back the buffer, emptied.
+    pub fn into_buffer(self) -> Vec<u8> {
+        let mut plain = self.plain;
+        plain.clear();
+        plain
+    }
+
     /// Checks the box's tag and completes the signature check. `Err` means the box did not
     /// open (wrong key, tampered or truncated); the plaintext buffer is wiped.
     pub fn finish(self) -> Result<OpenedMessage, CryptoError> {
