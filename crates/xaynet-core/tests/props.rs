@@ -324,3 +324,23 @@ fn unmasking_zero_scalars_is_an_error() {
         Err(UnmaskError::NoModels)
     );
 }
+
+/// Encoding into a buffer sized by `buffer_len` fills it exactly and never grows it (a 6 MB
+/// object used to be reallocated, i.e. copied, on every encode).
+#[test]
+fn encoding_fits_buffer_len_exactly() {
+    for len in [0usize, 1, 3, 1000] {
+        let weights: Vec<f32> = (0..len).map(|i| i as f32 / 1000.0).collect();
+        let obj = Masker::new(MaskConfigPair::default())
+            .mask(
+                &MaskSeed::from_bytes([2; 32]),
+                Weights::F32(&weights),
+                &Scalar::unit(),
+            )
+            .unwrap();
+        let mut out = Vec::with_capacity(obj.buffer_len());
+        obj.write_to(&mut out);
+        assert_eq!(out.len(), obj.buffer_len());
+        assert_eq!(out.capacity(), obj.buffer_len(), "len {len}");
+    }
+}

@@ -169,7 +169,7 @@ impl MaskObject {
     /// Appends the wire encoding to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let vbpn = self.vect.config.bytes_per_number();
-        out.reserve(self.vect.buffer_len_with(vbpn) + 4 + 16);
+        out.reserve(self.buffer_len());
         out.extend_from_slice(&self.vect.config.to_bytes());
         // A vector longer than u32::MAX cannot be produced by this crate's decoders or
         // maskers for any realistic model; saturate rather than panic.
