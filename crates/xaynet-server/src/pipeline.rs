@@ -6,8 +6,8 @@
 use xaynet_core::crypto::{EncryptKeyPair, PublicSigningKey, SEALBYTES};
 use xaynet_core::eligibility::{verify_sum_task, verify_update_task};
 use xaynet_core::message::{
-    Chunk, DecodeError, Message, MessageBuffer, OpenedMessage, Payload, SealedMessageReader, Tag,
-    HEADER_LEN,
+    Chunk, DecodeError, Header, Message, MessageBuffer, OpenedMessage, Payload,
+    SealedMessageReader, Tag,
 };
 use xaynet_core::RoundParameters;
 
@@ -114,10 +114,10 @@ impl<'c> Ingest<'c> {
     pub fn update(&mut self, piece: &[u8]) -> Result<(), PipelineError> {
         self.reader.update(piece);
         if !self.header_checked {
-            if let Some(header) = self.reader.peek().get(..HEADER_LEN) {
+            if let Some(header) = self.reader.header() {
                 self.header_checked = true;
                 // Unauthenticated, so only used to refuse sooner what would be refused anyway.
-                early_check(header, self.ctx)?;
+                early_check(&header, self.ctx)?;
             }
         }
         Ok(())
@@ -139,13 +139,13 @@ impl<'c> Ingest<'c> {
     }
 }
 
-fn early_check(header: &[u8], ctx: &RoundContext) -> Result<(), PipelineError> {
-    if let Ok(tag) = Tag::from_byte(header[132]) {
+fn early_check(header: &Header<'_>, ctx: &RoundContext) -> Result<(), PipelineError> {
+    if let Ok(tag) = header.tag() {
         if tag_phase(tag) != ctx.phase {
             return Err(PipelineError::WrongPhase(tag, ctx.phase.name()));
         }
     }
-    if header[96..128] != ctx.keys.public.as_bytes()[..] {
+    if header.coordinator_pk() != ctx.keys.public {
         return Err(PipelineError::WrongRound);
     }
     Ok(())

@@ -31,7 +31,7 @@ pub use payload::{
 
 use crate::crypto::{
     CryptoError, EncryptKeyPair, PublicEncryptKey, PublicSigningKey, SealedBoxReader,
-    SecretSigningKey, Signature, SignatureVerifier, SEALBYTES,
+    SecretSigningKey, Signature, SignatureVerifier, SEALBYTES, SIGNATURE_LEN,
 };
 use crate::mask::{ConfigError, MaskObjectError};
 use rand_core::CryptoRngCore;
@@ -119,62 +119,55 @@ impl Tag {
 #[derive(Clone, Copy, Debug)]
 pub struct MessageBuffer<'a> {
     bytes: &'a [u8],
+    header: Header<'a>,
 }
 
 impl<'a> MessageBuffer<'a> {
     /// Checks the header's length rules and the tag.
     pub fn new(bytes: &'a [u8]) -> Result<Self, DecodeError> {
-        if bytes.len() < HEADER_LEN {
-            return Err(DecodeError::TooShort(bytes.len()));
-        }
-        let buf = Self { bytes };
-        let claimed = buf.length();
+        let header = Header::of(bytes).ok_or(DecodeError::TooShort(bytes.len()))?;
+        let claimed = header.length();
         if claimed < HEADER_LEN || claimed > bytes.len() {
             return Err(DecodeError::InvalidLength {
                 claimed,
                 available: bytes.len(),
             });
         }
-        Tag::from_byte(bytes[132])?;
+        header.tag()?;
         Ok(Self {
             bytes: &bytes[..claimed],
+            header,
         })
-    }
-
-    fn array<const N: usize>(&self, at: usize) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.copy_from_slice(&self.bytes[at..at + N]);
-        out
     }
 
     /// The signature field.
     pub fn signature(&self) -> Signature {
-        Signature::from(self.array::<64>(0))
+        self.header.signature()
     }
 
     /// The sender's public key.
     pub fn participant_pk(&self) -> PublicSigningKey {
-        PublicSigningKey::from(self.array::<32>(64))
+        self.header.participant_pk()
     }
 
     /// The coordinator round key the message was made for.
     pub fn coordinator_pk(&self) -> PublicEncryptKey {
-        PublicEncryptKey::from(self.array::<32>(96))
+        self.header.coordinator_pk()
     }
 
     /// The length field.
     pub fn length(&self) -> usize {
-        u32::from_be_bytes(self.array::<4>(128)) as usize
+        self.header.length()
     }
 
     /// The tag (checked in [`MessageBuffer::new`]).
     pub fn tag(&self) -> Tag {
-        Tag::from_byte(self.bytes[132]).unwrap_or(Tag::Sum)
+        self.header.tag().unwrap_or(Tag::Sum)
     }
 
     /// The flags byte.
     pub fn flags(&self) -> u8 {
-        self.bytes[133]
+        self.header.flags()
     }
 
     /// Whether the payload is a chunk.
@@ -202,6 +195,54 @@ impl<'a> MessageBuffer<'a> {
         self.participant_pk()
             .verify(self.signed_data(), &self.signature())
             .map_err(|_| DecodeError::InvalidSignature)
+    }
+}
+
+/// The fields of the 136-byte header, read from the first bytes of a message without the
+/// length checks of [`MessageBuffer::new`] (e.g. while the rest of the message is arriving).
+#[derive(Clone, Copy, Debug)]
+pub struct Header<'a>(&'a [u8; HEADER_LEN]);
+
+impl<'a> Header<'a> {
+    /// The header at the start of `bytes`, if that many bytes are there.
+    pub fn of(bytes: &'a [u8]) -> Option<Self> {
+        bytes.get(..HEADER_LEN)?.try_into().ok().map(Self)
+    }
+
+    fn array<const N: usize>(&self, at: usize) -> [u8; N] {
+        let mut out = [0u8; N];
+        out.copy_from_slice(&self.0[at..at + N]);
+        out
+    }
+
+    /// The signature field.
+    pub fn signature(&self) -> Signature {
+        Signature::from(self.array::<64>(0))
+    }
+
+    /// The sender's public key.
+    pub fn participant_pk(&self) -> PublicSigningKey {
+        PublicSigningKey::from(self.array::<32>(64))
+    }
+
+    /// The coordinator round key the message was made for.
+    pub fn coordinator_pk(&self) -> PublicEncryptKey {
+        PublicEncryptKey::from(self.array::<32>(96))
+    }
+
+    /// The length field (the whole message, header included).
+    pub fn length(&self) -> usize {
+        u32::from_be_bytes(self.array::<4>(128)) as usize
+    }
+
+    /// The tag.
+    pub fn tag(&self) -> Result<Tag, DecodeError> {
+        Tag::from_byte(self.0[132])
+    }
+
+    /// The flags byte.
+    pub fn flags(&self) -> u8 {
+        self.0[133]
     }
 }
 
@@ -324,18 +365,13 @@ impl<'k> SealedMessageReader<'k> {
 
     fn hash_new_bytes(&mut self) {
         if self.verifier.is_none() {
-            let Some(header) = self.plain.get(..HEADER_LEN) else {
+            let Some(header) = Header::of(&self.plain) else {
                 return;
             };
-            let mut sig = [0u8; 64];
-            sig.copy_from_slice(&header[..64]);
-            let mut pk = [0u8; 32];
-            pk.copy_from_slice(&header[64..96]);
-            let mut len = [0u8; 4];
-            len.copy_from_slice(&header[128..132]);
-            self.signed_end = u32::from_be_bytes(len) as usize;
-            self.verifier = Some(PublicSigningKey::from(pk).verifier(&Signature::from(sig)));
-            self.hashed = 64;
+            self.signed_end = header.length();
+            self.verifier = Some(header.participant_pk().verifier(&header.signature()));
+            // The signature covers everything after itself.
+            self.hashed = SIGNATURE_LEN;
         }
         if let Some(Ok(verifier)) = &mut self.verifier {
             let end = self.plain.len().min(self.signed_end);
@@ -346,10 +382,11 @@ impl<'k> SealedMessageReader<'k> {
         }
     }
 
-    /// The plaintext so far. **Unauthenticated** until [`SealedMessageReader::finish`]: only
-    /// for rejecting a message early (e.g. by its header), never for acting on it.
-    pub fn peek(&self) -> &[u8] {
-        &self.plain
+    /// The header, once its bytes are in. **Unauthenticated** until
+    /// [`SealedMessageReader::finish`]: only for rejecting a message early, never for acting
+    /// on it.
+    pub fn header(&self) -> Option<Header<'_>> {
+        Header::of(&self.plain)
     }
 
     /// Stops reading (a message refused early) and hands back the buffer, emptied.
