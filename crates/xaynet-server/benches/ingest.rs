@@ -26,6 +26,7 @@ use xaynet_core::message::{Message, MessageBuffer, Payload, SealedMessageReader,
 use xaynet_core::model::{Scalar, Weights};
 use xaynet_core::rest::sum_dict_from_bincode;
 use xaynet_core::EncryptKeyPair;
+use xaynet_server::pipeline::BufferPool;
 use xaynet_server::settings::Settings;
 use xaynet_test_support::{Client, Participant};
 
@@ -73,27 +74,10 @@ fn main() {
     }
     // The coordinator on its own runtime with named threads (its blocking threads carry the
     // name too), so that its CPU time can be told from the client's.
-    let coordinator = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("xn-coord")
-        .thread_keep_alive(std::time::Duration::from_secs(3600))
-        .enable_all()
-        .build()
-        .unwrap();
+    let coordinator = named_runtime("xn-coord");
     // The bare HTTP server of the baseline gets a runtime of its own, alike.
-    let bare = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("xn-bare")
-        .thread_keep_alive(std::time::Duration::from_secs(3600))
-        .enable_all()
-        .build()
-        .unwrap();
-    let client = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("xn-client")
-        .enable_all()
-        .build()
-        .unwrap();
+    let bare = named_runtime("xn-bare");
+    let client = named_runtime("xn-client");
     let cores = std::thread::available_parallelism()
         .map(|c| c.get())
         .unwrap_or(1);
@@ -251,21 +235,7 @@ async fn one_run(setup: &Setup<'_>, details: bool) -> Run {
     let coord_cpu_start = cpu("xn-coord");
     let client_cpu_start = cpu("xn-client");
     let start = Instant::now();
-    let mut pending = bodies.into_iter();
-    let mut tasks = Vec::new();
-    for _ in 0..senders {
-        let chunk: Vec<Vec<u8>> = pending.by_ref().take(n.div_ceil(senders)).collect();
-        let http = reqwest::Client::new();
-        let url = format!("{}/message", c.base);
-        tasks.push(tokio::spawn(async move {
-            for body in chunk {
-                http.post(&url).body(body).send().await.unwrap();
-            }
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    post_all(format!("{}/message", c.base), bodies, senders).await;
     let wall = start.elapsed().as_secs_f64();
     let coord_cpu = cpu("xn-coord") - coord_cpu_start;
     let client_cpu = cpu("xn-client") - client_cpu_start;
@@ -315,12 +285,7 @@ fn open_verify_all(
                 let mut buffer = Vec::new();
                 for body in part {
                     if one_pass {
-                        let mut reader = SealedMessageReader::new(keys, buffer);
-                        reader.update(body);
-                        let opened = reader.finish().unwrap();
-                        MessageBuffer::new(opened.bytes()).unwrap();
-                        opened.verify_signature().unwrap();
-                        buffer = opened.into_buffer();
+                        buffer = open_and_verify(keys, [&body[..]], buffer);
                     } else {
                         let plain = keys.open(body).unwrap();
                         MessageBuffer::new(&plain)
@@ -350,11 +315,7 @@ fn print_stages(sealed: &[u8], signed: &[u8], keys: &EncryptKeyPair, masked: &Ma
     };
     let mut buffer = Vec::new();
     let one_pass = time(&mut || {
-        let mut reader = SealedMessageReader::new(keys, std::mem::take(&mut buffer));
-        reader.update(sealed);
-        let opened = reader.finish().unwrap();
-        opened.verify_signature().unwrap();
-        buffer = opened.into_buffer();
+        buffer = open_and_verify(keys, [sealed], std::mem::take(&mut buffer));
     });
     let open = time(&mut || {
         keys.open(sealed).unwrap();
@@ -397,7 +358,7 @@ async fn bare_server(
     let permits = Arc::new(tokio::sync::Semaphore::new(cores));
     // Like the coordinator, it reads the body as the pieces it arrived in and opens it into
     // a reused buffer; unlike it, it does nothing with the message.
-    let buffers = Arc::new(std::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+    let buffers = Arc::new(BufferPool::new(2 * cores, 64 << 20));
     let sink = axum::Router::new().route(
         "/message",
         axum::routing::post(move |body: axum::body::Body| {
@@ -412,15 +373,8 @@ async fn bare_server(
                 if open_verify {
                     let core = permits.acquire_owned().await.unwrap();
                     tokio::task::spawn_blocking(move || {
-                        let buffer = buffers.lock().unwrap().pop().unwrap_or_default();
-                        let mut reader = SealedMessageReader::new(&keys, buffer);
-                        for piece in &pieces {
-                            reader.update(piece);
-                        }
-                        let opened = reader.finish().unwrap();
-                        MessageBuffer::new(opened.bytes()).unwrap();
-                        opened.verify_signature().unwrap();
-                        buffers.lock().unwrap().push(opened.into_buffer());
+                        let pieces = pieces.iter().map(|p| &p[..]);
+                        buffers.give(open_and_verify(&keys, pieces, buffers.take()));
                         drop(core);
                     })
                     .await
@@ -433,26 +387,62 @@ async fn bare_server(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let sink_addr = listener.local_addr().unwrap();
     let server = runtime.spawn(async move { axum::serve(listener, sink).await.unwrap() });
+    let bodies = bodies.to_vec();
     let cpu_start = cpu("xn-bare");
     let start = Instant::now();
+    post_all(format!("http://{sink_addr}/message"), bodies, senders).await;
+    let took = (start.elapsed().as_secs_f64(), cpu("xn-bare") - cpu_start);
+    server.abort();
+    took
+}
+
+/// A two-thread runtime whose threads (blocking ones included) are named `name`.
+fn named_runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .thread_keep_alive(std::time::Duration::from_secs(3600))
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// POSTs `bodies` to `url` from `senders` concurrent senders, each sending its share one
+/// after the other, the next once the previous is answered.
+async fn post_all(url: String, bodies: Vec<Vec<u8>>, senders: usize) {
+    let share = bodies.len().div_ceil(senders).max(1);
+    let mut pending = bodies.into_iter();
     let mut tasks = Vec::new();
-    for part in bodies.chunks(bodies.len().div_ceil(senders)) {
-        let part = part.to_vec();
-        let http = reqwest::Client::new();
-        let url = format!("http://{sink_addr}/message");
+    for _ in 0..senders {
+        let part: Vec<Vec<u8>> = pending.by_ref().take(share).collect();
+        let (http, url) = (reqwest::Client::new(), url.clone());
         tasks.push(tokio::spawn(async move {
             for body in part {
                 let r = http.post(&url).body(body).send().await.unwrap();
-                assert!(r.status().is_success());
+                assert!(r.status().is_success(), "{}", r.status());
             }
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let took = (start.elapsed().as_secs_f64(), cpu("xn-bare") - cpu_start);
-    server.abort();
-    took
+}
+
+/// Opens and verifies one sealed message given in pieces, in one pass into `buffer`;
+/// returns the buffer.
+fn open_and_verify<'p>(
+    keys: &EncryptKeyPair,
+    pieces: impl IntoIterator<Item = &'p [u8]>,
+    buffer: Vec<u8>,
+) -> Vec<u8> {
+    let mut reader = SealedMessageReader::new(keys, buffer);
+    for piece in pieces {
+        reader.update(piece);
+    }
+    let opened = reader.finish().unwrap();
+    MessageBuffer::new(opened.bytes()).unwrap();
+    opened.verify_signature().unwrap();
+    opened.into_buffer()
 }
 
 /// CPU seconds of this process's threads named `prefix…` (all for "").
